@@ -1,0 +1,197 @@
+// Operations on one host over a transport: commands from argument arrays,
+// batches of commands in one round trip, atomic file writes, and the host
+// lock. Resources talk to hosts only through this class.
+import { AsyncLocalStorage } from "async_hooks";
+import { createHash } from "crypto";
+import { HostCommandError, HostError } from "./errors";
+import { commandLine, shScript } from "./quote";
+import { ExecResult, Transport } from "./transport";
+
+export type Argv = readonly string[];
+
+export interface CommandResult {
+  /** null when the command did not run (an earlier one failed in a stop-on-error batch). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Where the previous content of files we overwrite is kept on the host. */
+export const BACKUP_DIR = "/var/lib/pulumi-sriov/backup";
+export const LOCK_FILE = "/run/lock/pulumi-sriov.lock";
+
+const SUDO_PASSWORD = /sudo: (a password is required|a terminal is required|no tty present)/;
+
+export class RemoteHost {
+  private localLock: Promise<void> = Promise.resolve();
+  private readonly holder = new AsyncLocalStorage<boolean>();
+
+  constructor(readonly transport: Transport) {}
+
+  get name(): string {
+    return this.transport.name;
+  }
+
+  /** Wraps a command for a non-root user. */
+  private wrap(command: string): string {
+    return this.transport.needsSudo ? commandLine(["sudo", "-n", "--", "sh", "-c", command]) : command;
+  }
+
+  private async exec(command: string, shown: string, stdin?: string): Promise<ExecResult> {
+    const r = await this.transport.exec(this.wrap(command), stdin);
+    const stderr = r.stderr.toString();
+    if (this.transport.needsSudo && r.code === 1 && SUDO_PASSWORD.test(stderr))
+      throw new HostError(
+        this.name,
+        `sudo needs a password for this user; non-root users need passwordless sudo (a sudoers rule with NOPASSWD) to run ${JSON.stringify(shown)}`,
+      );
+    return r;
+  }
+
+  /** Runs one command; fails with a HostCommandError unless it exits 0 (or `allowFail`). */
+  async run(argv: Argv, opts: { stdin?: string; allowFail?: boolean; what?: string } = {}): Promise<CommandResult> {
+    const line = commandLine(argv);
+    const r = await this.exec(line, line, opts.stdin);
+    const res = { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    if (!opts.allowFail && r.code !== 0) throw new HostCommandError(this.name, line, r.code, res.stdout, res.stderr, opts.what);
+    return res;
+  }
+
+  /**
+   * Runs several commands in one round trip, in order, each with its own exit
+   * code and output. With `stopOnError`, commands after a failure do not run
+   * (their code is null).
+   */
+  async batch(cmds: readonly Argv[], opts: { stopOnError?: boolean } = {}): Promise<CommandResult[]> {
+    if (cmds.length === 0) return [];
+    const lines: string[] = ['d=$(mktemp -d) || exit 97', "trap 'rm -rf \"$d\"' EXIT", "failed="];
+    cmds.forEach((argv, i) => {
+      const run = `(${commandLine(argv)}) </dev/null >"$d/o${i}" 2>"$d/e${i}"; echo $? >"$d/r${i}"`;
+      if (opts.stopOnError)
+        lines.push(`if [ -z "$failed" ]; then ${run}; [ "$(cat "$d/r${i}")" = 0 ] || failed=1; else echo - >"$d/r${i}"; : >"$d/o${i}"; : >"$d/e${i}"; fi`);
+      else lines.push(run);
+    });
+    lines.push(
+      `i=0; while [ $i -lt ${cmds.length} ]; do printf '%s %s %s\\n' "$(cat "$d/r$i")" "$(($(wc -c <"$d/o$i")))" "$(($(wc -c <"$d/e$i")))"; cat "$d/o$i" "$d/e$i"; i=$((i+1)); done`,
+    );
+    const script = lines.join("\n");
+    const shown = cmds.map((c) => commandLine(c)).join("; ");
+    const r = await this.exec(script, shown);
+    if (r.code !== 0) throw new HostCommandError(this.name, shown, r.code, r.stdout.toString(), r.stderr.toString(), "batch");
+    return parseBatch(r.stdout, cmds.length, this.name);
+  }
+
+  /** Reads files in one round trip; a missing file reads as null. */
+  async readFiles(paths: readonly string[]): Promise<Record<string, string | null>> {
+    const res = await this.batch(paths.map((p) => shScript('if [ -e "$1" ]; then cat -- "$1"; else exit 44; fi', p)));
+    const out: Record<string, string | null> = {};
+    paths.forEach((p, i) => {
+      const r = res[i];
+      if (r.code === 44) out[p] = null;
+      else if (r.code !== 0) throw new HostCommandError(this.name, commandLine(["cat", p]), r.code, r.stdout, r.stderr);
+      else out[p] = r.stdout;
+    });
+    return out;
+  }
+
+  /**
+   * Writes a file atomically: content goes to a temp file beside it, is
+   * checked against its hash (a dropped connection cannot leave a partial
+   * file), keeps the old file's mode and owner, and is renamed into place.
+   * The old content is copied under BACKUP_DIR first.
+   */
+  async writeFile(path: string, content: string, opts: { mode?: string } = {}): Promise<void> {
+    const sum = createHash("sha256").update(content).digest("hex");
+    const script = [
+      "set -e",
+      'f="$1"; mode="$2"; sum="$3"; bak="$4"',
+      'dir=$(dirname -- "$f"); mkdir -p -- "$dir"',
+      't=$(mktemp -- "$dir/.$(basename -- "$f").tmp.XXXXXX")',
+      "trap 'rm -f -- \"$t\"' EXIT",
+      'cat >"$t"',
+      'echo "$sum  $t" | sha256sum -c --status - || { echo "content arrived incomplete; $f left unchanged" >&2; exit 90; }',
+      'if [ -e "$f" ]; then chmod --reference="$f" -- "$t"; chown --reference="$f" -- "$t"; mkdir -p -- "$(dirname -- "$bak")"; cp -p -- "$f" "$bak"; else chmod -- "$mode" "$t"; fi',
+      'sync -- "$t" 2>/dev/null || sync',
+      'mv -f -- "$t" "$f"',
+      "trap - EXIT",
+    ].join("\n");
+    const argv = shScript(script, path, opts.mode ?? "0644", sum, BACKUP_DIR + path);
+    const line = commandLine(argv);
+    const r = await this.exec(line, `write ${path}`, content);
+    if (r.code !== 0) throw new HostCommandError(this.name, `write ${path}`, r.code, r.stdout.toString(), r.stderr.toString());
+  }
+
+  /** Removes a file, keeping a backup; absent is fine. */
+  async removeFile(path: string): Promise<void> {
+    await this.run(
+      shScript('if [ -e "$1" ]; then mkdir -p -- "$(dirname -- "$2")"; cp -p -- "$1" "$2"; rm -f -- "$1"; fi', path, BACKUP_DIR + path),
+      { what: `remove ${path}` },
+    );
+  }
+
+  /** Puts a file back as it was: previous content, or absent. */
+  async restoreFile(path: string, previous: string | null): Promise<void> {
+    if (previous === null) await this.removeFile(path);
+    else await this.writeFile(path, previous);
+  }
+
+  /**
+   * Serialises changes to this host: across concurrent calls in this process
+   * (a queue) and across processes (flock on the host, held by a command that
+   * stays open until `fn` settles; a dropped connection releases it).
+   */
+  async withLock<T>(fn: () => Promise<T>, timeoutSeconds = 600): Promise<T> {
+    if (this.holder.getStore()) return fn(); // this call chain already holds it
+    const prev = this.localLock;
+    let release!: () => void;
+    this.localLock = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      const cmd = commandLine([
+        "flock",
+        "-w",
+        String(timeoutSeconds),
+        LOCK_FILE,
+        "sh",
+        "-c",
+        "echo locked; exec cat >/dev/null",
+      ]);
+      const ch = await this.transport.open(this.wrap(`mkdir -p /run/lock && ${cmd}`));
+      let line: string;
+      try {
+        line = await ch.firstLine;
+      } catch (e) {
+        const r = (e as { result?: ExecResult }).result;
+        throw new HostCommandError(this.name, cmd, r?.code ?? null, "", r?.stderr.toString() ?? "", "cannot take the host lock");
+      }
+      if (line.trim() !== "locked") throw new HostError(this.name, `unexpected reply taking the host lock: ${line}`);
+      try {
+        return await this.holder.run(true, fn);
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
+    } finally {
+      release();
+    }
+  }
+}
+
+function parseBatch(out: Buffer, n: number, host: string): CommandResult[] {
+  const res: CommandResult[] = [];
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const nl = out.indexOf(0x0a, pos);
+    if (nl < 0) throw new HostError(host, `batch output ended early at command ${i + 1} of ${n}`);
+    const [rc, ol, el] = out.subarray(pos, nl).toString().split(" ");
+    pos = nl + 1;
+    const o = Number(ol);
+    const e = Number(el);
+    res.push({
+      code: rc === "-" ? null : Number(rc),
+      stdout: out.subarray(pos, pos + o).toString(),
+      stderr: out.subarray(pos + o, pos + o + e).toString(),
+    });
+    pos += o + e;
+  }
+  return res;
+}

@@ -1,0 +1,20 @@
+// Entry point of the host layer: one RemoteHost per pooled connection.
+import { Connection } from "../connection";
+import { RemoteHost } from "./host";
+import { sshTransport } from "./ssh";
+import { Transport } from "./transport";
+
+const hosts = new WeakMap<Transport, RemoteHost>();
+
+export function hostFor(connection: Connection): RemoteHost {
+  const t = sshTransport(connection);
+  let h = hosts.get(t);
+  if (!h) hosts.set(t, (h = new RemoteHost(t)));
+  return h;
+}
+
+export { RemoteHost, BACKUP_DIR, LOCK_FILE } from "./host";
+export type { Argv, CommandResult } from "./host";
+export { closeAllConnections, closeConnection, sshStats, resetSshStats } from "./ssh";
+export * from "./errors";
+export { commandLine, quote, shScript } from "./quote";

@@ -1,0 +1,153 @@
+// The lifecycle every resource shares: validation in check, replacement
+// rules in diff, connection handling, and state shape. A resource supplies
+// only what is specific to it (schema, observe, apply, remove).
+//
+// State stored by the engine is the resource's outputs plus `applied`: the
+// inputs as last applied, or as last observed on the host when read found
+// drift. diff compares new inputs with `applied`, so an unchanged program
+// runs no host commands, and a refresh that saw drift makes the next `up`
+// repair it.
+import { z } from "zod";
+import { Connection, connectionSchema } from "./connection";
+import { hostFor, RemoteHost } from "./host";
+import { CheckFailure, InputError, UNKNOWN, validate } from "./validate";
+
+export interface Ctx {
+  host: RemoteHost;
+  connection: Connection;
+}
+
+export interface ResourceSpec<I extends object, O extends object> {
+  kind: string;
+  /** Schema of the resource's own inputs (without `connection`); built on each call. */
+  schema(): z.ZodType<I>;
+  /** Inputs whose change forces replacement (delete and create). */
+  replaceOn(olds: I, news: I): string[];
+  deleteBeforeReplace?: boolean;
+  /** A stable id from the inputs. */
+  id(inputs: I, outs: O): string;
+  create(ctx: Ctx, inputs: I): Promise<O>;
+  /** Observed state, and the inputs as the host now has them; undefined when gone. */
+  read(ctx: Ctx, applied: I, outs: O): Promise<{ outs: O; observed: I } | undefined>;
+  update(ctx: Ctx, olds: I, news: I, outs: O): Promise<O>;
+  delete(ctx: Ctx, applied: I, outs: O): Promise<void>;
+}
+
+export type State<I, O> = O & { connection: Connection; applied: I };
+
+/** Removes undefined values (the engine rejects them) and deep-copies. */
+export function clean<T>(v: T): T {
+  return v === undefined ? v : JSON.parse(JSON.stringify(v));
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v && typeof v === "object")
+    return `{${Object.keys(v)
+      .filter((k) => (v as any)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as any)[k])}`)
+      .join(",")}}`;
+  return JSON.stringify(v);
+}
+
+export function sameValue(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function containsUnknownValue(v: unknown): boolean {
+  if (v === UNKNOWN) return true;
+  if (v && typeof v === "object") return Object.values(v).some(containsUnknownValue);
+  return false;
+}
+
+/** Validates connection and resource inputs together, naming every bad property. */
+function validateAll<I extends object>(spec: ResourceSpec<I, any>, raw: any) {
+  const { connection: rawConn, __provider: _p, applied: _a, ...rest } = raw ?? {};
+  const c = rawConn === undefined ? undefined : validate(connectionSchema(), rawConn);
+  const r = validate(spec.schema(), rest);
+  const failures: CheckFailure[] = [];
+  if (!c) failures.push({ property: "connection", reason: "is required" });
+  else for (const f of c.failures) failures.push({ ...f, property: f.property === "(inputs)" ? "connection" : `connection.${f.property}` });
+  failures.push(...r.failures);
+  return {
+    failures,
+    hasUnknowns: !!c?.hasUnknowns || r.hasUnknowns,
+    // Defaults applied where everything is known, raw values otherwise.
+    connection: (c?.hasUnknowns ? rawConn : c?.value) as Connection,
+    inputs: (r.hasUnknowns ? rest : r.value) as I,
+  };
+}
+
+export function parseInputs<I extends object>(spec: ResourceSpec<I, any>, raw: any): { connection: Connection; inputs: I } {
+  const v = validateAll(spec, raw);
+  if (v.failures.length) throw new InputError(v.failures);
+  if (v.hasUnknowns) throw new InputError([{ property: "(inputs)", reason: "values are still unknown" }]);
+  return { connection: v.connection, inputs: v.inputs };
+}
+
+export interface DynamicProvider {
+  check(olds: any, news: any): Promise<{ inputs: any; failures: CheckFailure[] }>;
+  diff(id: string, olds: any, news: any): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }>;
+  create(inputs: any): Promise<{ id: string; outs: any }>;
+  read(id: string, props: any): Promise<{ id: string; props: any; inputs?: any }>;
+  update(id: string, olds: any, news: any): Promise<{ outs: any }>;
+  delete(id: string, props: any): Promise<void>;
+}
+
+/** Turns a resource spec into the six dynamic-provider methods. */
+export function lifecycle<I extends object, O extends object>(spec: ResourceSpec<I, O>): DynamicProvider {
+  const ctxFor = (connection: Connection): Ctx => ({ connection, host: hostFor(connection) });
+  const state = (connection: Connection, inputs: I, outs: O) => clean({ ...outs, connection, applied: inputs });
+  const fromState = (props: any) => {
+    const { connection, inputs } = parseInputs(spec, { ...props.applied, connection: props.connection });
+    const { applied: _a, connection: _c, __provider: _p, ...outs } = props;
+    return { connection, inputs, outs: outs as O };
+  };
+  return {
+    async check(_olds, news) {
+      const v = validateAll(spec, news);
+      if (v.failures.length) return { inputs: news, failures: v.failures };
+      return { inputs: clean({ ...v.inputs, connection: v.connection }), failures: [] };
+    },
+
+    async diff(_id, olds, news) {
+      const applied = { ...(olds.applied ?? {}) };
+      const { connection: newConn, __provider: _p, ...newInputs } = news;
+      const keys = new Set([...Object.keys(applied), ...Object.keys(newInputs)]);
+      const changed = [...keys].filter((k) => !sameValue(applied[k], newInputs[k]) || containsUnknownValue(newInputs[k]));
+      const replaces = spec.replaceOn(applied as I, newInputs as I).filter((k) => changed.includes(k));
+      const oc = olds.connection ?? {};
+      const nc = newConn ?? {};
+      const connChanged = !sameValue(oc, nc) || containsUnknownValue(nc);
+      if (oc.host !== nc.host || (oc.port ?? 22) !== (nc.port ?? 22) || containsUnknownValue(nc.host)) replaces.push("connection");
+      return { changes: changed.length > 0 || connChanged, replaces, deleteBeforeReplace: spec.deleteBeforeReplace ?? true };
+    },
+
+    async create(raw) {
+      const { connection, inputs } = parseInputs(spec, raw);
+      const outs = await spec.create(ctxFor(connection), inputs);
+      return { id: spec.id(inputs, outs), outs: state(connection, inputs, outs) };
+    },
+
+    async read(id, props) {
+      const { connection, inputs, outs } = fromState(props);
+      const r = await spec.read(ctxFor(connection), inputs, outs);
+      if (!r) return { id: "", props: {} };
+      const next = state(connection, r.observed, r.outs);
+      return { id, props: next, inputs: clean({ ...r.observed, connection }) };
+    },
+
+    async update(_id, olds, news) {
+      const prev = fromState(olds);
+      const { connection, inputs } = parseInputs(spec, news);
+      const outs = await spec.update(ctxFor(connection), prev.inputs, inputs, prev.outs);
+      return { outs: state(connection, inputs, outs) };
+    },
+
+    async delete(_id, props) {
+      const { connection, inputs, outs } = fromState(props);
+      await spec.delete(ctxFor(connection), inputs, outs);
+    },
+  };
+}
