@@ -1,0 +1,219 @@
+// The five resource classes. Each is a `pulumi.dynamic.Resource` built on the
+// matching provider object of ../provider; the provider is serialized into
+// state by Pulumi and runs in the engine's dynamic-provider process.
+//
+// Output properties are `declare`d: a class field (even `x!: T`) compiled
+// with ES2022 class-field semantics would be re-initialised to undefined after
+// the base constructor has set it.
+import * as pulumi from "@pulumi/pulumi";
+import * as providers from "../provider";
+import {
+  ConnectionArgs,
+  DomainVfInterfaceArgs,
+  IommuKernelArgsArgs,
+  SriovPfArgs,
+  VfInfo,
+  VfPoolNetworkArgs,
+  VirtualFunctionArgs,
+} from "./types";
+
+/** Module part of every type token: `pulumi-nodejs:dynamic/sriov:<Class>`. */
+export const TYPE_MODULE = "sriov";
+
+/** The type token the engine records for a class of this package, e.g. `pulumi-nodejs:dynamic/sriov:SriovPf`. */
+export function typeToken(className: string): string {
+  return `pulumi-nodejs:dynamic/${TYPE_MODULE}:${className}`;
+}
+
+/**
+ * The property bag registered for a resource: the user's inputs, the
+ * connection as a secret, and every output key (undefined, so the engine
+ * fills it in from the provider's result).
+ */
+function propsFor(args: { connection: unknown }, outputKeys: readonly string[]): pulumi.Inputs {
+  if (!args || typeof args !== "object") throw new Error("resource arguments are required");
+  if (args.connection === undefined || args.connection === null) throw new Error("connection is required");
+  const props: pulumi.Inputs = { ...(args as object) };
+  props.connection = pulumi.secret(args.connection as pulumi.Input<object>);
+  for (const k of outputKeys) if (!(k in props)) props[k] = undefined;
+  return props;
+}
+
+/** Resource options with `connection` added to `additionalSecretOutputs`. */
+function secretOptions(opts?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
+  const extra = opts?.additionalSecretOutputs ?? [];
+  return { ...opts, additionalSecretOutputs: extra.includes("connection") ? [...extra] : [...extra, "connection"] };
+}
+
+/**
+ * IOMMU and other kernel command-line arguments, written to the host's
+ * bootloader configuration (GRUB, grub2-bls, systemd-boot, Proxmox) and
+ * optionally activated by a verified reboot. Owns only the argument keys it
+ * sets; delete restores exactly what it replaced.
+ */
+export class IommuKernelArgs extends pulumi.dynamic.Resource {
+  /** The arguments this resource owns on the kernel command line. */
+  declare public readonly args: pulumi.Output<string[]>;
+  /** The bootloader that was configured (detected when the input was "auto"). */
+  declare public readonly bootloader: pulumi.Output<string>;
+  /** The file holding the arguments (e.g. /etc/default/grub). */
+  declare public readonly configPath: pulumi.Output<string>;
+  /** /proc/cmdline of the running kernel. */
+  declare public readonly activeCmdline: pulumi.Output<string>;
+  /** True when the running kernel does not have the arguments yet (a reboot is pending). */
+  declare public readonly rebootRequired: pulumi.Output<boolean>;
+  /** Whether an IOMMU is active in the running kernel. */
+  declare public readonly iommuEnabled: pulumi.Output<boolean>;
+  /** Number of IOMMU groups in the running kernel. */
+  declare public readonly iommuGroupCount: pulumi.Output<number>;
+  /** Problems found on the host: IOMMU off in firmware, DMAR faults, root ports without ACS, shared groups. */
+  declare public readonly warnings: pulumi.Output<string[]>;
+  /** The SSH connection (secret). */
+  declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
+
+  static readonly outputKeys = [
+    "args",
+    "bootloader",
+    "configPath",
+    "activeCmdline",
+    "rebootRequired",
+    "iommuEnabled",
+    "iommuGroupCount",
+    "warnings",
+  ] as const;
+
+  constructor(name: string, args: IommuKernelArgsArgs, opts?: pulumi.CustomResourceOptions) {
+    super(providers.iommuKernelArgs, name, propsFor(args, IommuKernelArgs.outputKeys), secretOptions(opts), TYPE_MODULE, "IommuKernelArgs");
+  }
+}
+
+/**
+ * A physical function (PF) with its virtual functions: `sriov_numvfs`, driver
+ * autoprobe, PF MTU, and persistence across reboots (VFs exist before libvirtd
+ * and networking start).
+ */
+export class SriovPf extends pulumi.dynamic.Resource {
+  /** PF interface name. */
+  declare public readonly interface: pulumi.Output<string>;
+  /** PF PCI address. */
+  declare public readonly pciAddress: pulumi.Output<string>;
+  /** PF MAC address. */
+  declare public readonly macAddress: pulumi.Output<string>;
+  /** Driver bound to the PF (igb, ixgbe, i40e, ice, mlx5_core, bnxt_en, …). */
+  declare public readonly driver: pulumi.Output<string>;
+  /** The most VFs this device supports (`sriov_totalvfs`). */
+  declare public readonly totalVfs: pulumi.Output<number>;
+  /** VFs that exist now. */
+  declare public readonly numVfs: pulumi.Output<number>;
+  /** NUMA node of the PF (-1 when the platform does not say); pin guests using its VFs to it. */
+  declare public readonly numaNode: pulumi.Output<number>;
+  /** The persistence file written (systemd unit, udev rule or modprobe.d file); empty with persist "none". */
+  declare public readonly persistPath: pulumi.Output<string>;
+  /** Every VF: index, PCI address, IOMMU group, netdev, driver, MAC. */
+  declare public readonly vfs: pulumi.Output<VfInfo[]>;
+  /** The SSH connection (secret). */
+  declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
+
+  static readonly outputKeys = [
+    "interface",
+    "pciAddress",
+    "macAddress",
+    "driver",
+    "totalVfs",
+    "numVfs",
+    "numaNode",
+    "persistPath",
+    "vfs",
+  ] as const;
+
+  constructor(name: string, args: SriovPfArgs, opts?: pulumi.CustomResourceOptions) {
+    super(providers.sriovPf, name, propsFor(args, SriovPf.outputKeys), secretOptions(opts), TYPE_MODULE, "SriovPf");
+  }
+}
+
+/**
+ * One VF's attributes (MAC, VLAN, QoS, spoof check, trust, link state, rates)
+ * and driver binding (host driver or vfio-pci), persistent across reboots.
+ * Delete resets the VF.
+ */
+export class VirtualFunction extends pulumi.dynamic.Resource {
+  /** PF interface name. */
+  declare public readonly pf: pulumi.Output<string>;
+  /** VF index on the PF. */
+  declare public readonly index: pulumi.Output<number>;
+  /** VF PCI address (what a guest's `<hostdev>` names). */
+  declare public readonly pciAddress: pulumi.Output<string>;
+  /** IOMMU group of the VF. */
+  declare public readonly iommuGroup: pulumi.Output<number>;
+  /** VF network interface on the host, when a network driver is bound. */
+  declare public readonly netdev: pulumi.Output<string>;
+  /** Driver bound to the VF. */
+  declare public readonly driver: pulumi.Output<string>;
+  /** The VF's MAC address (given or generated). */
+  declare public readonly mac: pulumi.Output<string>;
+  /** VLAN tag set on the VF. */
+  declare public readonly vlan: pulumi.Output<number>;
+  /** NUMA node of the VF. */
+  declare public readonly numaNode: pulumi.Output<number>;
+  /** The SSH connection (secret). */
+  declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
+
+  static readonly outputKeys = ["pf", "index", "pciAddress", "iommuGroup", "netdev", "driver", "mac", "vlan", "numaNode"] as const;
+
+  constructor(name: string, args: VirtualFunctionArgs, opts?: pulumi.CustomResourceOptions) {
+    super(providers.virtualFunction, name, propsFor(args, VirtualFunction.outputKeys), secretOptions(opts), TYPE_MODULE, "VirtualFunction");
+  }
+}
+
+/**
+ * A libvirt network (`<forward mode='hostdev' managed='yes'>`) whose pool is a
+ * PF's VFs or a list of VFs; guests attach to it by network name and libvirt
+ * hands each a free VF.
+ */
+export class VfPoolNetwork extends pulumi.dynamic.Resource {
+  /** Network name. */
+  declare public readonly name: pulumi.Output<string>;
+  /** libvirt's UUID of the network. */
+  declare public readonly uuid: pulumi.Output<string>;
+  /** The network's XML as libvirt reports it. */
+  declare public readonly xml: pulumi.Output<string>;
+  /** Whether the network is running. */
+  declare public readonly active: pulumi.Output<boolean>;
+  /** Whether the network starts with libvirtd. */
+  declare public readonly autostart: pulumi.Output<boolean>;
+  /** Guest interfaces currently using the network. */
+  declare public readonly connections: pulumi.Output<number>;
+  /** PCI addresses of the VFs in the pool. */
+  declare public readonly vfAddresses: pulumi.Output<string[]>;
+  /** The SSH connection (secret). */
+  declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
+
+  static readonly outputKeys = ["name", "uuid", "xml", "active", "autostart", "connections", "vfAddresses"] as const;
+
+  constructor(name: string, args: VfPoolNetworkArgs, opts?: pulumi.CustomResourceOptions) {
+    super(providers.vfPoolNetwork, name, propsFor(args, VfPoolNetwork.outputKeys), secretOptions(opts), TYPE_MODULE, "VfPoolNetwork");
+  }
+}
+
+/**
+ * A guest's network interface backed by a VF: from a pool network
+ * (`<interface type='network'>`) or one VF by PCI address
+ * (`<interface type='hostdev'>`), attached live and/or to the persistent
+ * configuration.
+ */
+export class DomainVfInterface extends pulumi.dynamic.Resource {
+  /** The guest interface's MAC address. */
+  declare public readonly mac: pulumi.Output<string>;
+  /** PCI address of the VF the guest received. */
+  declare public readonly pciAddress: pulumi.Output<string>;
+  /** libvirt's device alias of the interface (e.g. "hostdev0"). */
+  declare public readonly alias: pulumi.Output<string>;
+  /** The SSH connection (secret). */
+  declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
+
+  static readonly outputKeys = ["mac", "pciAddress", "alias"] as const;
+
+  constructor(name: string, args: DomainVfInterfaceArgs, opts?: pulumi.CustomResourceOptions) {
+    super(providers.domainVfInterface, name, propsFor(args, DomainVfInterface.outputKeys), secretOptions(opts), TYPE_MODULE, "DomainVfInterface");
+  }
+}
