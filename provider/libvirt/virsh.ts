@@ -1,0 +1,51 @@
+// virsh as argument arrays, and reading what it prints. Every call names its
+// connection URI (-c) so a fleet's hosts and session/system daemons never mix,
+// and runs with LC_ALL=C so the "Key: value" output parses the same on every
+// host.
+import type { CommandResult } from "../host";
+
+export function virsh(uri: string, ...args: string[]): string[] {
+  return ["env", "LC_ALL=C", "virsh", "-q", "-c", uri, ...args];
+}
+
+/** libvirt's own words from virsh's stderr, without the "error: " prefixes. */
+export function libvirtMessage(r: Pick<CommandResult, "stderr" | "stdout">): string {
+  const lines = (r.stderr || r.stdout)
+    .split("\n")
+    .map((l) => l.replace(/^error:\s*/, "").trim())
+    .filter(Boolean);
+  return lines.join(": ") || "(no message)";
+}
+
+/** The object named does not exist (network or domain): "not found" for read and delete. */
+export function isNotFound(r: Pick<CommandResult, "code" | "stderr">): boolean {
+  return r.code !== 0 && /(Network|Domain) not found|no (network|domain) with matching (name|uuid)/i.test(r.stderr);
+}
+
+/** virsh itself is missing: exit 127 from env, or "not found" from the shell. */
+export function isVirshMissing(r: Pick<CommandResult, "code" | "stderr">): boolean {
+  return r.code === 127 || /virsh: (command )?not found|No such file or directory/.test(r.stderr);
+}
+
+/** Lines of "Key:   value" (net-info, dominfo) as a map. */
+export function parseInfo(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^([A-Za-z][A-Za-z0-9 ()_-]*):\s*(.*)$/.exec(line.trim());
+    if (m) out[m[1].trim()] = m[2].trim();
+  }
+  return out;
+}
+
+/** Names printed one per line (net-list --name, list --name). */
+export function parseNames(stdout: string): string[] {
+  return stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+/** "yes"/"no" fields of net-info and dominfo. */
+export function infoFlag(info: Record<string, string>, key: string): boolean {
+  return (info[key] ?? "").toLowerCase() === "yes";
+}

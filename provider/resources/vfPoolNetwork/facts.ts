@@ -1,0 +1,55 @@
+// Reading a pool network's state from a host: one round trip for the
+// network itself (and its PF or VFs), a second only when guests are connected
+// and need naming.
+import { commandLine, HostCommandError, RemoteHost, shScript } from "../../host";
+import type { CommandResult } from "../../host";
+import { parseNetwork } from "../../libvirt/network";
+import { networkUsers } from "../../libvirt/users";
+import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh } from "../../libvirt/virsh";
+import { connections, PoolFacts } from "./plan";
+import { PoolInputs } from "./schema";
+
+function fail(host: RemoteHost, argv: string[], r: CommandResult, what: string): never {
+  const hint = isVirshMissing(r) ? "virsh is not installed on this host (install libvirt-clients / libvirt-daemon-system)" : what;
+  throw new HostCommandError(host.name, commandLine(argv), r.code, r.stdout, r.stderr, hint);
+}
+
+export async function observePool(
+  host: RemoteHost,
+  w: Pick<PoolInputs, "name" | "libvirtUri" | "pf" | "vfs">,
+  opts: { users?: boolean } = {},
+): Promise<PoolFacts> {
+  const uri = w.libvirtUri;
+  const info = virsh(uri, "net-info", w.name);
+  const live = virsh(uri, "net-dumpxml", w.name);
+  const config = virsh(uri, "net-dumpxml", "--inactive", w.name);
+  const cmds = [info, live, config];
+  if (w.pf !== undefined) cmds.push(shScript('f=/sys/class/net/$1/device/sriov_numvfs; [ -e "$f" ] || exit 44; cat "$f"', w.pf));
+  else if (w.vfs?.length) cmds.push(shScript('for a in "$@"; do [ -e "/sys/bus/pci/devices/$a/physfn" ] || echo "$a"; done; exit 0', ...w.vfs));
+  const [ri, rl, rc, rs] = await host.batch(cmds);
+
+  const facts: PoolFacts = { exists: false, active: false, persistent: false, autostart: false };
+  if (rs) {
+    if (w.pf !== undefined) facts.pfNumVfs = rs.code === 44 ? null : rs.code === 0 ? Number(rs.stdout.trim()) : undefined;
+    else facts.missingVfs = rs.stdout.split("\n").filter(Boolean);
+  }
+  if (ri.code !== 0) {
+    if (isNotFound(ri)) return facts;
+    fail(host, info, ri, `read network ${w.name}`);
+  }
+  const i = parseInfo(ri.stdout);
+  facts.exists = true;
+  facts.active = infoFlag(i, "Active");
+  facts.persistent = infoFlag(i, "Persistent");
+  facts.autostart = infoFlag(i, "Autostart");
+  if (i.UUID) facts.uuid = i.UUID;
+  if (rl.code !== 0) fail(host, live, rl, `read network ${w.name}`);
+  facts.liveXml = rl.stdout;
+  facts.live = parseNetwork(rl.stdout);
+  if (facts.persistent) {
+    if (rc.code !== 0) fail(host, config, rc, `read network ${w.name}`);
+    facts.config = parseNetwork(rc.stdout);
+  }
+  if (opts.users && connections(facts) > 0) facts.users = await networkUsers(host, uri, w.name);
+  return facts;
+}

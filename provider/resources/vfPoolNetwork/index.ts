@@ -1,0 +1,54 @@
+// VfPoolNetwork: a libvirt hostdev network handing out SR-IOV VFs (seed 001,
+// procedure 17.10: net-define, net-start, net-autostart). Changes libvirt
+// cannot apply to a running network (which VFs, VLAN, name, daemon) replace
+// it; delete refuses while guests hold VFs from it unless force.
+import { HostError } from "../../host";
+import type { Ctx, ResourceSpec } from "../../resource";
+import { execute } from "../../libvirt/exec";
+import { observePool } from "./facts";
+import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
+import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
+
+async function apply(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
+  return ctx.host.withLock(async () => {
+    let facts = await observePool(ctx.host, w);
+    let plan = planPool(facts, w, mode);
+    // Restarting needs to know who would be cut off: look them up only then.
+    if (plan.refused && facts.active && (facts.live?.connections ?? 0) > 0 && !facts.users) {
+      facts = await observePool(ctx.host, w, { users: true });
+      plan = planPool(facts, w, mode);
+    }
+    if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
+    if (plan.ops.length === 0) return outputsOf(facts);
+    await execute(ctx.host, plan.ops);
+    return outputsOf(await observePool(ctx.host, w));
+  });
+}
+
+export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
+  kind: "vfPoolNetwork",
+  schema: poolSchema,
+  // libvirt cannot change a running hostdev network's pool or VLAN (net-update
+  // has no such section), and name/URI identify another network.
+  replaceOn: () => ["name", "pf", "vfs", "vlan", "libvirtUri"],
+  deleteBeforeReplace: true,
+  id: (w) => `${w.libvirtUri}#network/${w.name}`,
+
+  create: (ctx, w) => apply(ctx, w, "create"),
+  update: (ctx, _olds, w) => apply(ctx, w, "update"),
+
+  async read(ctx, applied) {
+    const facts = await observePool(ctx.host, applied);
+    if (!facts.exists) return undefined;
+    return { outs: outputsOf(facts), observed: observedInputs(facts, applied) };
+  },
+
+  async delete(ctx, applied) {
+    await ctx.host.withLock(async () => {
+      const facts = await observePool(ctx.host, applied, { users: true });
+      const plan = planPoolRemoval(facts, applied);
+      if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
+      await execute(ctx.host, plan.ops);
+    });
+  },
+};
