@@ -607,7 +607,7 @@ export class ProviderProcess {
         const proc = new ProviderProcess(logs, child, client, engine, opts);
         proc.stderrTail = stderrLines;
         try {
-            await proc.initialize(opts, path.dirname(script));
+            await proc.initialize(opts, path.dirname(script), engineAddress);
         } catch (e) {
             await proc.stop();
             throw e;
@@ -616,11 +616,11 @@ export class ProviderProcess {
         return proc;
     }
 
-    private async initialize(opts: EngineOptions, dir: string): Promise<void> {
+    private async initialize(opts: EngineOptions, dir: string, engineAddress: string): Promise<void> {
         // Handshake: the dynamic provider does not implement it; the engine then
         // falls back to the flags from Configure.
         const hs = new provproto.ProviderHandshakeRequest();
-        hs.setEngineAddress("");
+        hs.setEngineAddress(engineAddress);
         hs.setRootDirectory(dir);
         hs.setProgramDirectory(dir);
         hs.setConfigureWithUrn(true);
