@@ -1,0 +1,140 @@
+// VirtualFunction: one VF's attributes (`ip link set <pf> vf <n> …`), its
+// driver binding (default or vfio-pci through driver_override) and a systemd
+// unit that re-applies both whenever the VF is re-created. Effects live here;
+// facts, planning and rendering are pure modules beside it.
+import type { Ctx, ResourceSpec } from "../../resource";
+import { commandLine, HostCommandError, HostError, PartialApplyError, RemoteHost } from "../../host";
+import { factsCommands, HostFacts, parseFacts } from "./facts";
+import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify, vfName } from "./plan";
+import { vfSchema, VfInputs, VfOutputs } from "./schema";
+
+/** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
+export async function gather(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
+  const [probe, ip] = await host.batch(factsCommands(pf, storedPfPci, index));
+  if (probe.code !== 0)
+    throw new HostCommandError(host.name, `probe of VF ${index} of ${pf} (sysfs, systemctl)`, probe.code, probe.stdout, probe.stderr, "reading the VF");
+  if (ip.code !== 0) throw new HostCommandError(host.name, "ip -j -d link show", ip.code, ip.stdout, ip.stderr, "reading VF attributes");
+  return parseFacts(index, probe.stdout, ip.stdout);
+}
+
+/** Why an attribute was refused, beyond what the kernel said. */
+function refusal(op: Extract<Operation, { kind: "run" }>, facts: HostFacts, stderr: string, host: string): Error {
+  const pf = facts.pf!;
+  let why = stderr.trim().split("\n").slice(-3).join("\n") || "no reason given";
+  if ((op.attribute === "maxTxRate" || op.attribute === "minTxRate") && (pf.operstate !== "up" || pf.carrier === false))
+    why += `\n(PF ${pf.netdev} is ${pf.operstate}${pf.carrier === false ? " with no carrier" : ""}; many drivers set VF rates only while the PF has a link)`;
+  return new HostError(
+    host,
+    `${op.attribute} = ${op.value} was refused by the ${pf.driver || "PF"} driver of PF ${pf.netdev} (${pf.pciAddress}); command ${JSON.stringify(commandLine(op.argv))}:\n${why}`,
+  );
+}
+
+/**
+ * Runs operations in order: consecutive commands in one round trip that stops
+ * at the first failure. On failure, says what was applied and what was not.
+ */
+export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation[]): Promise<void> {
+  const done: string[] = [];
+  const fail = (i: number, cause: Error): never => {
+    if (done.length === 0) throw cause;
+    throw new PartialApplyError(host.name, done, ops.slice(i).map((o) => o.description), cause);
+  };
+  let i = 0;
+  while (i < ops.length) {
+    const op = ops[i];
+    if (op.kind === "write" || op.kind === "remove") {
+      try {
+        if (op.kind === "write") await host.writeFile(op.path, op.content);
+        else await host.removeFile(op.path);
+      } catch (e) {
+        fail(i, e as Error);
+      }
+      done.push(op.description);
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < ops.length && ops[j].kind === "run") j++;
+    const group = ops.slice(i, j) as Extract<Operation, { kind: "run" }>[];
+    const results = await host.batch(
+      group.map((o) => o.argv),
+      { stopOnError: true },
+    );
+    for (let k = 0; k < group.length; k++) {
+      const r = results[k];
+      const o = group[k];
+      if (r.code === 0) {
+        done.push(o.description);
+        continue;
+      }
+      const cause = o.attribute
+        ? refusal(o, facts, r.stderr || r.stdout, host.name)
+        : new HostCommandError(host.name, commandLine(o.argv), r.code, r.stdout, r.stderr, o.description);
+      fail(i + k, cause);
+    }
+    i = j;
+  }
+}
+
+function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, problems: string[]): never {
+  const what = facts.pf ? vfName(facts, index) : `VF ${index} of ${pf}`;
+  throw new HostError(host.name, `cannot configure ${what}:\n- ${problems.join("\n- ")}`);
+}
+
+/** Brings the VF to the inputs; runs no writes when it is there already. */
+async function converge(ctx: Ctx, inputs: VfInputs): Promise<VfOutputs> {
+  const host = ctx.host;
+  return host.withLock(async () => {
+    const facts = await gather(host, inputs.pf, "", inputs.index);
+    const { desired, problems } = resolve(inputs, facts);
+    const p = plan(facts, inputs.index, desired, { pfName: inputs.pf });
+    problems.push(...p.problems);
+    if (problems.length) cannot(host, facts, inputs.index, inputs.pf, problems);
+    if (p.operations.length === 0) return outputs(facts, inputs.index, desired.persist);
+    await execute(host, facts, p.operations);
+    const after = await gather(host, inputs.pf, facts.pf!.pciAddress, inputs.index);
+    const left = verify(after, inputs.index, desired);
+    if (left.length)
+      throw new PartialApplyError(
+        host.name,
+        p.operations.map((o) => o.description),
+        left,
+        new HostError(host.name, `${vfName(after, inputs.index)} does not hold what was applied`),
+      );
+    return outputs(after, inputs.index, desired.persist);
+  });
+}
+
+export function describePlan(ops: Operation[]): string[] {
+  return ops.map((o) => o.description);
+}
+
+export const spec: ResourceSpec<VfInputs, VfOutputs> = {
+  kind: "virtualFunction",
+  schema: vfSchema,
+  // Another PF or index is another VF: the old one is reset, the new one set.
+  replaceOn: () => ["pf", "index"],
+  deleteBeforeReplace: true,
+  id: (inputs, outs) => `${outs.pfPciAddress}/vf${inputs.index}`,
+
+  create: (ctx, inputs) => converge(ctx, inputs),
+
+  update: (ctx, _olds, news) => converge(ctx, news),
+
+  async read(ctx, applied, outs) {
+    const facts = await gather(ctx.host, applied.pf, outs.pfPciAddress, applied.index);
+    if (!facts.pf || !facts.vf || !facts.attributes) return undefined;
+    const observed = observedInputs(applied, outs, facts);
+    return { outs: outputs(facts, applied.index, observed.persist), observed };
+  },
+
+  async delete(ctx, applied, outs) {
+    const host = ctx.host;
+    await host.withLock(async () => {
+      const facts = await gather(host, applied.pf, outs.pfPciAddress, applied.index);
+      const p = plan(facts, applied.index, RESET_STATE as Resolved, { pfName: applied.pf, removing: true });
+      if (p.problems.length) cannot(host, facts, applied.index, applied.pf, p.problems);
+      await execute(host, facts, p.operations);
+    });
+  },
+};
