@@ -19,9 +19,9 @@ async function apply(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promis
       plan = planPool(facts, w, mode);
     }
     if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
-    if (plan.ops.length === 0) return outputsOf(facts);
+    if (plan.ops.length === 0) return outputsOf(facts, w.name);
     await execute(ctx.host, plan.ops);
-    return outputsOf(await observePool(ctx.host, w));
+    return outputsOf(await observePool(ctx.host, w), w.name);
   });
 }
 
@@ -40,7 +40,7 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   async read(ctx, applied) {
     const facts = await observePool(ctx.host, applied);
     if (!facts.exists) return undefined;
-    return { outs: outputsOf(facts), observed: observedInputs(facts, applied) };
+    return { outs: outputsOf(facts, applied.name), observed: observedInputs(facts, applied) };
   },
 
   async delete(ctx, applied) {

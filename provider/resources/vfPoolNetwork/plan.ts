@@ -138,9 +138,10 @@ export function planPoolRemoval(f: PoolFacts, w: Pick<PoolInputs, "name" | "libv
   return { ops };
 }
 
-export function outputsOf(f: PoolFacts): PoolOutputs {
+export function outputsOf(f: PoolFacts, name: string): PoolOutputs {
   const shown = f.live;
   return {
+    name,
     uuid: f.uuid ?? shown?.uuid ?? "",
     xml: f.liveXml ?? "",
     active: f.active,

@@ -20,6 +20,8 @@ export interface PoolInputs {
 }
 
 export interface PoolOutputs {
+  /** The network name (what guests' `source.network` refers to). */
+  name: string;
   uuid: string;
   /** The network's XML as libvirt shows it (live when active). */
   xml: string;

@@ -1,0 +1,29 @@
+// Reading a domain's interfaces from a host in one round trip: dominfo for
+// state and persistence, the running and the persistent XML.
+import { commandLine, HostCommandError, RemoteHost } from "../../host";
+import { parseDomain } from "../../libvirt/domain";
+import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh } from "../../libvirt/virsh";
+import { DomainFacts } from "./plan";
+
+export async function observeDomain(host: RemoteHost, uri: string, domain: string): Promise<DomainFacts> {
+  const info = virsh(uri, "dominfo", domain);
+  const live = virsh(uri, "dumpxml", domain);
+  const config = virsh(uri, "dumpxml", "--inactive", domain);
+  const [ri, rl, rc] = await host.batch([info, live, config]);
+  if (ri.code !== 0) {
+    if (isNotFound(ri)) return { exists: false, running: false, persistent: false };
+    const what = isVirshMissing(ri) ? "virsh is not installed on this host (install libvirt-clients / libvirt-daemon-system)" : `read domain ${domain}`;
+    throw new HostCommandError(host.name, commandLine(info), ri.code, ri.stdout, ri.stderr, what);
+  }
+  const i = parseInfo(ri.stdout);
+  // "Id: -" for a domain that is not running; paused and other active states have an id.
+  const running = /^[0-9]+$/.test(i.Id ?? "");
+  const facts: DomainFacts = { exists: true, running, persistent: infoFlag(i, "Persistent") };
+  if (rl.code !== 0) throw new HostCommandError(host.name, commandLine(live), rl.code, rl.stdout, rl.stderr, `read domain ${domain}`);
+  facts.live = parseDomain(rl.stdout);
+  if (facts.persistent) {
+    if (rc.code !== 0) throw new HostCommandError(host.name, commandLine(config), rc.code, rc.stdout, rc.stderr, `read domain ${domain}`);
+    facts.config = parseDomain(rc.stdout);
+  }
+  return facts;
+}

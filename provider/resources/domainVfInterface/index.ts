@@ -1,0 +1,91 @@
+// DomainVfInterface: gives a guest a VF (seed 001, procedures 17.8–17.10):
+// attach-device --live/--config of an <interface type='network'> on a pool
+// network or an <interface type='hostdev' managed='yes'> with the VF's
+// address, with MAC, VLAN and 802.1Qbh port profile. Found again by MAC;
+// detached on delete.
+import { randomBytes } from "crypto";
+import { HostError } from "../../host";
+import type { RemoteHost } from "../../host";
+import type { Ctx, ResourceSpec } from "../../resource";
+import { execute } from "../../libvirt/exec";
+import { observeDomain } from "./facts";
+import { describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
+import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";
+
+/** How long a guest gets to let go of a hot-unplugged device (it must acknowledge the unplug). */
+export const DETACH_TIMEOUT_MS = 180_000;
+const POLL_MS = 2_000;
+
+/** A locally administered MAC in QEMU's 52:54:00 range that the domain does not use yet. */
+function newMac(f: DomainFacts): string {
+  const used = new Set([...(f.live?.interfaces ?? []), ...(f.config?.interfaces ?? [])].map((i) => i.mac));
+  for (;;) {
+    const b = randomBytes(3);
+    const mac = `52:54:00:${[...b].map((x) => x.toString(16).padStart(2, "0")).join(":")}`;
+    if (!used.has(mac)) return mac;
+  }
+}
+
+/** Hot-unplug completes when the guest acknowledges it; wait until the running XML no longer has the MAC. */
+async function awaitRemoval(host: RemoteHost, w: Pick<IfaceInputs, "domain" | "libvirtUri">, mac: string, before: DomainFacts): Promise<void> {
+  const deadline = Date.now() + DETACH_TIMEOUT_MS;
+  const was = findByMac(before.live, mac);
+  for (;;) {
+    const f = await observeDomain(host, w.libvirtUri, w.domain);
+    if (!f.running || !findByMac(f.live, mac)) return;
+    if (Date.now() > deadline)
+      throw new HostError(
+        host.name,
+        `domain ${w.domain} has not released interface ${mac}${was ? ` (${describeSource(was)})` : ""} ${DETACH_TIMEOUT_MS / 1000} s after the detach request: ` +
+          `PCI hot-unplug needs the guest OS to acknowledge it (is the guest booted, with ACPI/PCIe hotplug?); the device stays attached until it does`,
+      );
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+async function apply(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mode: "create" | "update"): Promise<IfaceOutputs> {
+  return ctx.host.withLock(async () => {
+    const facts = await observeDomain(ctx.host, w.libvirtUri, w.domain);
+    const mac = w.mac ?? knownMac ?? newMac(facts);
+    const plan = planInterface(facts, w, mac, mode);
+    if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
+    if (plan.ops.length === 0) return outputsOf(facts, w, mac);
+    // Detaches come first in the plan; a live one must finish before the same MAC is attached again.
+    const detaches = plan.ops.filter((o) => o.argv.includes("detach-device"));
+    const rest = plan.ops.filter((o) => !o.argv.includes("detach-device"));
+    await execute(ctx.host, detaches);
+    if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
+    await execute(ctx.host, rest);
+    return outputsOf(await observeDomain(ctx.host, w.libvirtUri, w.domain), w, mac);
+  });
+}
+
+export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
+  kind: "domainVfInterface",
+  schema: ifaceSchema,
+  // A different device (source, MAC, VLAN, port profile) means unplugging
+  // one and plugging another: libvirt cannot change these in place.
+  replaceOn: () => ["domain", "source", "mac", "vlan", "virtualport", "libvirtUri"],
+  deleteBeforeReplace: true,
+  id: (w, outs) => `${w.libvirtUri}#domain/${w.domain}/interface/${outs.mac}`,
+
+  create: (ctx, w) => apply(ctx, w, undefined, "create"),
+  update: (ctx, _olds, w, outs) => apply(ctx, w, outs.mac, "update"),
+
+  async read(ctx, applied, outs) {
+    const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain);
+    const observed = observedInputs(facts, applied, outs.mac);
+    if (!observed) return undefined;
+    return { outs: outputsOf(facts, applied, outs.mac), observed };
+  },
+
+  async delete(ctx, applied, outs) {
+    await ctx.host.withLock(async () => {
+      const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain);
+      if (!facts.exists) return;
+      const plan = planInterfaceRemoval(facts, applied, outs.mac);
+      await execute(ctx.host, plan.ops);
+      if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, applied, outs.mac, facts);
+    });
+  },
+};
