@@ -657,6 +657,37 @@ describe("engine harness (real dynamic-provider process over gRPC)", function ()
             expect(stack.state.size).to.equal(0);
         });
 
+        it("runs independent resources concurrently with { parallel: true }", async () => {
+            const stack = new Stack();
+            const delayMs = 400;
+            const specs = [
+                ...Array.from({ length: 6 }, (_, i) => ({
+                    name: `p${i}`,
+                    provider: fileProvider,
+                    props: { path: file(`par-${i}`), content: `${i}`, delayMs },
+                })),
+                {
+                    name: "summary",
+                    provider: fileProvider,
+                    props: (o: Record<string, any>) => ({
+                        path: file("par-summary"),
+                        content: Array.from({ length: 6 }, (_, i) => o[`p${i}`].sha256).join("\n"),
+                    }),
+                },
+            ];
+            const t0 = Date.now();
+            const r = await stack.up(specs, { parallel: true });
+            const elapsed = Date.now() - t0 - r.startMillis;
+            expect(r.steps.map((s) => s.op)).to.deep.equal(Array(7).fill("create"));
+            const starts = specs.slice(0, 6).map((s) => r.outputs[s.name].started);
+            const ends = specs.slice(0, 6).map((s) => r.outputs[s.name].finished);
+            expect(Math.max(...starts)).to.be.lessThan(Math.min(...ends));
+            expect(r.outputs.summary.started).to.be.at.least(Math.max(...ends));
+            expect(elapsed).to.be.lessThan(6 * delayMs);
+            await stack.destroy();
+            expect(fs.readdirSync(dir).filter((f) => f.startsWith("par-"))).to.deep.equal([]);
+        });
+
         it("lifecycle() runs one resource through one up", async () => {
             const { step, state } = await lifecycle(fileProvider, "one", { path: file("one"), content: "1" });
             expect(step.op).to.equal("create");

@@ -1060,6 +1060,15 @@ export interface DeploymentResult {
     startMillis: number;
 }
 
+export interface DeployOptions {
+    /**
+     * Run independent resources concurrently, as the engine does: resources with
+     * literal props start at once; one whose props is a function waits for all
+     * resources declared before it. Default: one at a time in declaration order.
+     */
+    parallel?: boolean;
+}
+
 /** A failed deployment: the engine stops at the first failing step, keeping what succeeded. */
 export class DeploymentError extends Error {
     constructor(
@@ -1085,12 +1094,12 @@ export class Stack {
 
     constructor(private readonly opts: EngineOptions = {}) {}
 
-    preview(resources: ResourceSpec[]): Promise<DeploymentResult> {
-        return this.deploy(resources, true);
+    preview(resources: ResourceSpec[], opts: DeployOptions = {}): Promise<DeploymentResult> {
+        return this.deploy(resources, true, opts);
     }
 
-    up(resources: ResourceSpec[]): Promise<DeploymentResult> {
-        return this.deploy(resources, false);
+    up(resources: ResourceSpec[], opts: DeployOptions = {}): Promise<DeploymentResult> {
+        return this.deploy(resources, false, opts);
     }
 
     private async withProcess(
@@ -1116,7 +1125,7 @@ export class Stack {
         return result();
     }
 
-    private async deploy(resources: ResourceSpec[], preview: boolean): Promise<DeploymentResult> {
+    private async deploy(resources: ResourceSpec[], preview: boolean, opts: DeployOptions): Promise<DeploymentResult> {
         const names = new Set<string>();
         for (const r of resources) {
             if (names.has(r.name)) {
@@ -1126,7 +1135,11 @@ export class Stack {
         }
         return this.withProcess(async (p, steps, outputs) => {
             const pendingDeletes: StateEntry[] = [];
-            for (const r of resources) {
+            const slots: Step[] = [];
+            const record = (i: number, step: Step) => {
+                slots[i] = step;
+            };
+            const one = async (r: ResourceSpec, i: number): Promise<void> => {
                 const copts: CallOptions = { preview, type: r.type, parentType: r.parentType };
                 const urn = p.urn(r.name, copts);
                 const raw = typeof r.props === "function" ? r.props(outputs) : r.props;
@@ -1146,12 +1159,12 @@ export class Stack {
 
                 if (!old) {
                     const { id, outs } = await p.create(r.provider, r.name, inputs, copts);
-                    steps.push({ op: "create", name: r.name, urn });
+                    record(i, { op: "create", name: r.name, urn });
                     outputs[r.name] = preview ? previewOutputs(outs) : outs;
                     if (!preview) {
                         this.state.set(r.name, { urn, name: r.name, type: r.type, parentType: r.parentType, id, inputs, outputs: outs });
                     }
-                    continue;
+                    return;
                 }
 
                 const diff = await p.diff(r.provider, old.id, r.name, old.outputs, inputs, {
@@ -1159,12 +1172,12 @@ export class Stack {
                     oldInputs: old.inputs,
                 });
                 if (!diff.changes) {
-                    steps.push({ op: "same", name: r.name, urn });
+                    record(i, { op: "same", name: r.name, urn });
                     outputs[r.name] = old.outputs;
                     if (!preview) {
                         this.state.set(r.name, { ...old, inputs });
                     }
-                    continue;
+                    return;
                 }
 
                 if (diff.replaces.length === 0) {
@@ -1172,12 +1185,12 @@ export class Stack {
                         ...copts,
                         oldInputs: old.inputs,
                     });
-                    steps.push({ op: "update", name: r.name, urn, diff });
+                    record(i, { op: "update", name: r.name, urn, diff });
                     outputs[r.name] = preview ? previewOutputs(outs) : outs;
                     if (!preview) {
                         this.state.set(r.name, { ...old, inputs, outputs: outs });
                     }
-                    continue;
+                    return;
                 }
 
                 // Replacement: the engine re-checks without olds, since defaults
@@ -1199,13 +1212,36 @@ export class Stack {
                     this.state.delete(r.name);
                 }
                 const { id, outs } = await p.create(r.provider, r.name, inputs, copts);
-                steps.push({ op: "replace", name: r.name, urn, diff });
+                record(i, { op: "replace", name: r.name, urn, diff });
                 outputs[r.name] = preview ? previewOutputs(outs) : outs;
                 if (!preview) {
                     if (!dbr) {
                         pendingDeletes.push(old);
                     }
                     this.state.set(r.name, { urn, name: r.name, type: r.type, parentType: r.parentType, id, inputs, outputs: outs });
+                }
+                        };
+            if (!opts.parallel) {
+                try {
+                    for (let i = 0; i < resources.length; i++) {
+                        await one(resources[i], i);
+                    }
+                } finally {
+                    steps.push(...slots.filter(Boolean));
+                }
+            } else {
+                // Resources with literal props start at once; a resource whose props
+                // read other outputs waits for every resource declared before it.
+                const tasks: Promise<void>[] = [];
+                resources.forEach((r, i) => {
+                    const ready = typeof r.props === "function" ? Promise.all(tasks.slice()) : Promise.resolve([]);
+                    tasks.push(ready.then(() => one(r, i)));
+                });
+                const settled = await Promise.allSettled(tasks);
+                steps.push(...slots.filter(Boolean));
+                const failed = settled.find((t) => t.status === "rejected") as PromiseRejectedResult | undefined;
+                if (failed) {
+                    throw failed.reason;
                 }
             }
 
