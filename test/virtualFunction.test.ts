@@ -1,0 +1,580 @@
+// VirtualFunction pure logic: input checks, parsing of host output, MAC
+// derivation, planning (including convergence against a model of the
+// kernel's VF state), drift, and the persistence unit.
+import { expect } from "chai";
+import { execFileSync } from "child_process";
+import fc from "fast-check";
+import * as fs from "fs";
+import * as path from "path";
+import { lifecycle } from "../provider/resource";
+import { UNKNOWN } from "../provider/validate";
+import { spec } from "../provider/resources/virtualFunction";
+import { HostFacts, parseFacts, parseProbe, vfAttributes, vfInfo, parseIpLinks, VfAttributes } from "../provider/resources/virtualFunction/facts";
+import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
+import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
+import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
+import { renderUnit, systemdQuote, unitScript } from "../provider/resources/virtualFunction/unit";
+
+const FIXTURES = path.join(__dirname, "fixtures", "virtualFunction");
+const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "utf8");
+
+const conn = { host: "10.0.0.5", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n", insecureSkipHostKeyCheck: true };
+
+function inputs(over: Partial<VfInputs> = {}): VfInputs {
+  const r = vfSchema().safeParse({ pf: "enp1s0", index: 1, ...over });
+  if (!r.success) throw new Error(JSON.stringify(r.error.issues));
+  return r.data;
+}
+
+const desired = (over: Partial<Resolved> = {}): Resolved => ({ ...RESET, mac: "02:11:22:33:44:55", persist: false, ...over });
+
+/** A host with one igb PF (enp1s0, 0000:01:00.0, 2 VFs) and VF 1 fresh from the kernel. */
+function facts(over: { pf?: Partial<NonNullable<HostFacts["pf"]>>; vf?: Partial<NonNullable<HostFacts["vf"]>>; attributes?: Partial<VfAttributes>; top?: Partial<HostFacts> } = {}): HostFacts {
+  return {
+    pf: {
+      pciAddress: "0000:01:00.0",
+      namePciAddress: "0000:01:00.0",
+      netdev: "enp1s0",
+      driver: "igb",
+      operstate: "up",
+      carrier: true,
+      speed: 1000,
+      numVfs: 2,
+      totalVfs: 7,
+      autoprobe: true,
+      ...over.pf,
+    },
+    vf: {
+      pciAddress: "0000:01:10.2",
+      driver: "igbvf",
+      driverOverride: "",
+      netdev: "enp1s0v1",
+      netdevMac: "6a:0c:33:0f:7d:21",
+      iommuGroup: 12,
+      numaNode: -1,
+      groupDevices: [{ pciAddress: "0000:01:10.2", driver: "igbvf" }],
+      vfioUsers: [],
+      ...over.vf,
+    },
+    attributes: { mac: ZERO_MAC, vlan: 0, qos: 0, vlanProtocol: "802.1Q", spoofCheck: true, trust: false, linkState: "auto", minTxRate: 0, maxTxRate: 0, ...over.attributes },
+    otherVfMacs: [{ mac: ZERO_MAC, pf: "enp1s0", index: 0 }],
+    vfioPciLoaded: false,
+    machineId: "5f1c0a3d2b8e4e6f9a7b1c2d3e4f5a6b",
+    unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: null, enabled: "", active: "inactive" },
+    ...over.top,
+  };
+}
+
+/**
+ * A model of what the kernel and systemd do with our operations, to prove
+ * plans converge: applying a plan and planning again yields nothing.
+ */
+function simulate(f: HostFacts, ops: Operation[]): HostFacts {
+  const s: HostFacts = JSON.parse(JSON.stringify(f));
+  for (const op of ops) {
+    if (op.kind === "write") s.unit.content = op.content;
+    else if (op.kind === "remove") s.unit.content = null;
+    else {
+      const a = op.argv;
+      if (a[0] === "ip") {
+        expect(a.slice(0, 7)).to.deep.equal(["ip", "link", "set", "dev", s.pf!.netdev, "vf", "1"]);
+        const w = a.slice(7);
+        const at = s.attributes!;
+        for (let i = 0; i < w.length; i += 2) {
+          const v = w[i + 1];
+          switch (w[i]) {
+            case "mac": at.mac = v; break;
+            case "vlan": at.vlan = Number(v); at.qos = 0; at.vlanProtocol = "802.1Q"; break;
+            case "qos": at.qos = Number(v); break;
+            case "proto": at.vlanProtocol = v as any; break;
+            case "spoofchk": at.spoofCheck = v === "on"; break;
+            case "trust": at.trust = v === "on"; break;
+            case "state": at.linkState = v as any; break;
+            case "min_tx_rate": at.minTxRate = Number(v); break;
+            case "max_tx_rate": at.maxTxRate = Number(v); break;
+            default: throw new Error(`unexpected ip word ${w[i]}`);
+          }
+        }
+      } else if (a[0] === "sh") {
+        const [, , , , value, target] = a;
+        const vf = s.vf!;
+        if (target.endsWith("/driver_override")) vf.driverOverride = value;
+        else if (target.endsWith("/driver/unbind")) { vf.driver = ""; vf.netdev = ""; vf.netdevMac = ""; }
+        else if (target === "/sys/bus/pci/drivers_probe") {
+          if (!vf.driver) vf.driver = vf.driverOverride || (s.pf!.autoprobe ? "igbvf" : "");
+          if (vf.driver === "igbvf") { vf.netdev = "enp1s0v1"; vf.netdevMac = s.attributes!.mac; }
+        } else throw new Error(`unexpected sysfs write to ${target}`);
+      } else if (a[0] === "modprobe") s.vfioPciLoaded = true;
+      else if (a[0] === "systemctl") {
+        if (a[1] === "enable") s.unit.enabled = "enabled";
+        else if (a[1] === "disable") s.unit.enabled = "disabled";
+        else if (a[1] === "start") s.unit.active = "active";
+        else if (a[1] === "stop") s.unit.active = "inactive";
+        else if (a[1] !== "daemon-reload") throw new Error(`unexpected systemctl ${a[1]}`);
+      } else throw new Error(`unexpected command ${a.join(" ")}`);
+    }
+  }
+  return s;
+}
+
+const runs = (ops: Operation[]) => ops.map((o) => (o.kind === "run" ? o.argv.join(" ") : `${o.kind} ${o.path}`));
+
+describe("VirtualFunction inputs", () => {
+  const provider = lifecycle(spec);
+
+  it("fills the kernel defaults for attributes left out", async () => {
+    const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 3 });
+    expect(r.failures).to.deep.equal([]);
+    const { connection: _c, ...rest } = r.inputs;
+    expect(rest).to.deep.equal({
+      pf: "enp1s0",
+      index: 3,
+      qos: 0,
+      vlanProtocol: "802.1Q",
+      spoofCheck: true,
+      trust: false,
+      linkState: "auto",
+      minTxRate: 0,
+      maxTxRate: 0,
+      driver: "default",
+      persist: true,
+    });
+  });
+
+  it("reports every bad property at once, each by name", async () => {
+    const r = await provider.check({}, {
+      connection: conn,
+      pf: "bad/name",
+      index: -1,
+      mac: "01:00:5e:00:00:01",
+      vlan: 5000,
+      qos: 9,
+      vlanProtocol: "802.1x",
+      spoofCheck: "yes",
+      linkState: "up",
+      maxTxRate: -5,
+      driver: "igbvf",
+      colour: "blue",
+    });
+    const props = r.failures.map((f) => f.property).sort();
+    expect(props).to.include.members(["pf", "index", "mac", "vlan", "qos", "vlanProtocol", "spoofCheck", "linkState", "maxTxRate", "driver"]);
+    expect(r.failures.find((f) => f.property === "mac")!.reason).to.match(/unicast/);
+    expect(r.failures.find((f) => f.property === "driver")!.reason).to.match(/"default" or "vfio-pci"/);
+    expect(r.failures.some((f) => /colour/.test(f.property + f.reason))).to.equal(true);
+  });
+
+  it("needs a vlan for qos and 802.1ad, and minTxRate within maxTxRate", async () => {
+    const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 0, qos: 3, vlanProtocol: "802.1ad", minTxRate: 200, maxTxRate: 100 });
+    expect(r.failures.map((f) => f.property).sort()).to.deep.equal(["minTxRate", "qos", "vlanProtocol"]);
+    expect(r.failures.find((f) => f.property === "qos")!.reason).to.match(/needs vlan/);
+    const ok = await provider.check({}, { connection: conn, pf: "enp1s0", index: 0, vlan: 0, qos: 3, minTxRate: 100, maxTxRate: 0 });
+    expect(ok.failures).to.deep.equal([]);
+  });
+
+  it("normalises MACs and accepts all zeros as no administrative MAC", () => {
+    expect(inputs({ mac: "02-AB-CD-EF-00-01" }).mac).to.equal("02:ab:cd:ef:00:01");
+    expect(inputs({ mac: ZERO_MAC }).mac).to.equal(ZERO_MAC);
+  });
+
+  it("lets values still unknown in a preview pass", async () => {
+    const r = await provider.check({}, { connection: conn, pf: UNKNOWN, index: 2, vlan: UNKNOWN, qos: 2 });
+    expect(r.failures).to.deep.equal([]);
+  });
+
+  it("replaces on another PF or index, updates in place otherwise", async () => {
+    const olds = { connection: conn, applied: inputs({ index: 1 }) };
+    const d1 = await provider.diff("x", olds, { connection: conn, ...inputs({ index: 2 }) });
+    expect(d1.replaces).to.deep.equal(["index"]);
+    const d2 = await provider.diff("x", olds, { connection: conn, ...inputs({ index: 1, vlan: 10 }) });
+    expect(d2).to.deep.include({ changes: true, replaces: [] });
+    const d3 = await provider.diff("x", olds, { connection: conn, ...inputs({ index: 1 }) });
+    expect(d3.changes).to.equal(false);
+  });
+});
+
+describe("VirtualFunction host output parsing", () => {
+  it("reads the probe: PF, VF, driver, IOMMU group, unit", () => {
+    const p = parseProbe(fixture("probe-igb-vf1.txt"));
+    expect(p.pf).to.deep.include({ pciAddress: "0000:01:00.0", netdev: "enp1s0", driver: "igb", numVfs: 2, totalVfs: 7, autoprobe: true, operstate: "down" });
+    expect(p.pf!.carrier).to.equal(undefined);
+    expect(p.pf!.speed).to.equal(undefined);
+    expect(p.vf).to.deep.include({ pciAddress: "0000:01:10.2", driver: "igbvf", driverOverride: "", netdev: "enp1s0v1", iommuGroup: 12, numaNode: -1 });
+    expect(p.vf!.groupDevices).to.deep.equal([{ pciAddress: "0000:01:10.2", driver: "igbvf" }]);
+    expect(p.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: null, enabled: "", active: "inactive" });
+    expect(p.vfioPciLoaded).to.equal(true);
+  });
+
+  it("takes the unit file after the marker byte for byte", () => {
+    const unit = "[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n";
+    const p = parseProbe(`pf_name_pci=\nunit_name=u\n--- unit file ---\n${unit}`);
+    expect(p.unit.content).to.equal(unit);
+    expect(parseProbe(`--- unit file ---\n${unit}`).unit.content).to.equal(unit);
+  });
+
+  it("has no PF without pf_pci, no VF without vf_pci", () => {
+    expect(parseProbe("pf_name_pci=\nmachine_id=abc\n").pf).to.equal(undefined);
+    const p = parseProbe("pf_pci=0000:01:00.0\npf_netdev=enp1s0\npf_numvfs=0\n");
+    expect(p.pf!.numVfs).to.equal(0);
+    expect(p.vf).to.equal(undefined);
+  });
+
+  it("reads vlan, qos, protocol, rates, spoof check, trust and link state from vfinfo_list", () => {
+    const a = vfAttributes({
+      vf: 1,
+      address: "02:AA:BB:CC:DD:EE",
+      vlan_list: [{ vlan: 100, qos: 3, protocol: "802.1ad" }],
+      rate: { max_tx: 500, min_tx: 10 },
+      spoofchk: false,
+      trust: true,
+      link_state: "disable",
+    });
+    expect(a).to.deep.equal({ mac: "02:aa:bb:cc:dd:ee", vlan: 100, qos: 3, vlanProtocol: "802.1ad", spoofCheck: false, trust: true, linkState: "disable", minTxRate: 10, maxTxRate: 500 });
+    // Zero fields and 802.1Q are left out by iproute2.
+    expect(vfAttributes({ vf: 0, address: "00:00:00:00:00:00", vlan_list: [{}], rate: { max_tx: 0, min_tx: 0 } })).to.deep.include({ vlan: 0, qos: 0, vlanProtocol: "802.1Q", minTxRate: 0, maxTxRate: 0 });
+  });
+
+  it("finds the VF on its PF and every other VF's MAC", () => {
+    const links = parseIpLinks(
+      JSON.stringify([
+        { ifname: "lo" },
+        { ifname: "enp1s0", vfinfo_list: [{ vf: 0, address: "02:00:00:00:00:01" }, { vf: 1, address: "02:00:00:00:00:02" }] },
+        { ifname: "enp2s0", vfinfo_list: [{ vf: 1, address: "02:00:00:00:00:03" }] },
+      ]),
+    );
+    const r = vfInfo(links, "enp1s0", 1);
+    expect(r.attributes!.mac).to.equal("02:00:00:00:00:02");
+    expect(r.otherVfMacs.map((o) => `${o.pf}/${o.index}`)).to.deep.equal(["enp1s0/0", "enp2s0/1"]);
+  });
+
+  it("assembles facts from both commands", () => {
+    const f = parseFacts(1, fixture("probe-igb-vf1.txt"), JSON.stringify([{ ifname: "enp1s0", vfinfo_list: [{ vf: 0, address: "00:00:00:00:00:00" }, { vf: 1, address: "00:00:00:00:00:00", vlan_list: [{}], spoofchk: true, trust: false, link_state: "auto", rate: { max_tx: 0, min_tx: 0 } }] }]));
+    expect(f.attributes).to.deep.include({ mac: ZERO_MAC, spoofCheck: true, linkState: "auto" });
+    expect(f.otherVfMacs).to.have.length(1);
+  });
+});
+
+describe("VirtualFunction default MAC", () => {
+  it("is a deterministic, locally administered unicast MAC (property)", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.nat(4095), (host, pci, index) => {
+        const m = derivedMac(host, pci, index);
+        expect(m).to.match(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+        expect(isLocallyAdministeredUnicast(m)).to.equal(true);
+        expect(derivedMac(host, pci, index)).to.equal(m);
+      }),
+    );
+  });
+
+  it("differs per host, PF and index", () => {
+    const all = new Set<string>();
+    for (const h of ["a", "b"]) for (const p of ["0000:01:00.0", "0000:02:00.0"]) for (let i = 0; i < 64; i++) all.add(derivedMac(h, p, i));
+    expect(all.size).to.equal(2 * 2 * 64);
+  });
+
+  it("steps past a MAC another VF already has", () => {
+    const first = derivedMac("h", "0000:01:00.0", 3);
+    const m = defaultMac("h", "0000:01:00.0", 3, new Set([first]));
+    expect(m).to.not.equal(first);
+    expect(m).to.equal(derivedMac("h", "0000:01:00.0", 3, 1));
+  });
+
+  it("resolve derives it from the host's machine id, PF PCI address and index", () => {
+    const f = facts();
+    const { desired: d, problems } = resolve(inputs(), f);
+    expect(problems).to.deep.equal([]);
+    expect(d.mac).to.equal(derivedMac(f.machineId, "0000:01:00.0", 1));
+  });
+
+  it("refuses a given MAC another VF has, naming it", () => {
+    const f = facts({ top: { otherVfMacs: [{ mac: "02:00:00:00:00:09", pf: "enp2s0", index: 4 }] } });
+    const { problems } = resolve(inputs({ mac: "02:00:00:00:00:09" }), f);
+    expect(problems).to.deep.equal(["mac 02:00:00:00:00:09 is already the MAC of VF 4 of enp2s0; VF MACs must be unique on a host"]);
+  });
+});
+
+describe("VirtualFunction planning", () => {
+  const opts = { pfName: "enp1s0" };
+
+  it("sets each attribute that differs, with the PF's current name", () => {
+    const d = desired({ vlan: 100, qos: 3, spoofCheck: false, trust: true, maxTxRate: 300 });
+    const p = plan(facts(), 1, d, opts);
+    expect(p.problems).to.deep.equal([]);
+    expect(runs(p.operations)).to.deep.equal([
+      "ip link set dev enp1s0 vf 1 vlan 100 qos 3",
+      "ip link set dev enp1s0 vf 1 min_tx_rate 0 max_tx_rate 300",
+      "ip link set dev enp1s0 vf 1 mac 02:11:22:33:44:55",
+      "ip link set dev enp1s0 vf 1 spoofchk off",
+      "ip link set dev enp1s0 vf 1 trust on",
+      `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
+      `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
+    ]);
+    expect(p.operations.map((o) => o.description)).to.include("VF 1 of enp1s0 (0000:01:00.0): set vlan 100 qos 3");
+  });
+
+  it("rebinds the default driver after a MAC change so the VF's interface uses it", () => {
+    const p = plan(facts({ attributes: { mac: "02:11:22:33:44:55" } }), 1, desired(), opts);
+    expect(p.operations.map((o) => o.description)).to.deep.equal([
+      "VF 1 of enp1s0 (0000:01:00.0): unbind 0000:01:10.2 from igbvf",
+      "VF 1 of enp1s0 (0000:01:00.0): probe 0000:01:10.2 (enp1s0v1 takes mac 02:11:22:33:44:55)",
+    ]);
+  });
+
+  it("plans nothing for a VF that is already as wanted", () => {
+    const d = desired({ vlan: 7, trust: true });
+    const f = facts({ attributes: { mac: d.mac, vlan: 7, trust: true }, vf: { netdevMac: d.mac } });
+    expect(plan(f, 1, d, opts)).to.deep.equal({ operations: [], problems: [] });
+  });
+
+  it("converges in one apply from any state, and then plans nothing (property)", () => {
+    const mac = fc.constantFrom(ZERO_MAC, "02:11:22:33:44:55", "0a:00:00:00:00:01");
+    const attrs = fc.record({
+      mac,
+      vlan: fc.constantFrom(0, 1, 4095),
+      qos: fc.integer({ min: 0, max: 7 }),
+      vlanProtocol: fc.constantFrom("802.1Q" as const, "802.1ad" as const),
+      spoofCheck: fc.boolean(),
+      trust: fc.boolean(),
+      linkState: fc.constantFrom("auto" as const, "enable" as const, "disable" as const),
+      minTxRate: fc.constantFrom(0, 10),
+      maxTxRate: fc.constantFrom(0, 100, 1000),
+    });
+    const driverState = fc.constantFrom(
+      { driver: "igbvf", driverOverride: "", netdev: "enp1s0v1" },
+      { driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "" },
+      { driver: "vfio-pci", driverOverride: "", netdev: "" },
+      { driver: "", driverOverride: "", netdev: "" },
+      { driver: "", driverOverride: "vfio-pci", netdev: "" },
+    );
+    fc.assert(
+      fc.property(attrs, attrs, driverState, fc.constantFrom("default" as const, "vfio-pci" as const), fc.boolean(), fc.constantFrom(null, "old unit"), (cur, want, drv, driver, persist, unitContent) => {
+        // mlx5-like PF: no refusals known, so every attribute is plannable.
+        const f = facts({ pf: { driver: "mlx5_core" }, attributes: cur, vf: { ...drv, netdevMac: drv.netdev ? "6a:00:00:00:00:01" : "" }, top: { unit: { name: "u", content: unitContent, enabled: "", active: "inactive" } } });
+        const d: Resolved = { ...want, driver, persist };
+        const p1 = plan(f, 1, d, opts);
+        expect(p1.problems).to.deep.equal([]);
+        const after = simulate(f, p1.operations);
+        expect(verify(after, 1, d)).to.deep.equal([]);
+        expect(plan(after, 1, d, opts).operations).to.deep.equal([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  describe("attributes the driver refuses", () => {
+    it("names attribute, value and driver before changing anything (igb)", () => {
+      const p = plan(facts(), 1, desired({ minTxRate: 10, maxTxRate: 100, linkState: "enable", vlan: 5, vlanProtocol: "802.1ad" }), opts);
+      expect(p.problems).to.deep.equal([
+        "vlanProtocol = 802.1ad is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb tags VFs with 802.1Q only",
+        "linkState = enable is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb cannot set a VF's link state",
+        "minTxRate = 10 is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb has no minimum TX rate for VFs",
+      ]);
+    });
+
+    it("says why maxTxRate cannot be set on a PF without link", () => {
+      const down = plan(facts({ pf: { operstate: "down", carrier: undefined, speed: undefined } }), 1, desired({ maxTxRate: 100 }), opts);
+      expect(down.problems).to.deep.equal([
+        "maxTxRate = 100: the igb driver sets VF rate limits only while the PF has a link, and enp1s0 is down (bring it up, with a cable or peer connected)",
+      ]);
+      const noCarrier = plan(facts({ pf: { operstate: "down", carrier: false } }), 1, desired({ maxTxRate: 100 }), opts);
+      expect(noCarrier.problems[0]).to.match(/enp1s0 is down with no carrier/);
+      const tooFast = plan(facts(), 1, desired({ maxTxRate: 2000 }), opts);
+      expect(tooFast.problems).to.deep.equal(["maxTxRate = 2000 exceeds the link speed of PF enp1s0 (1000 Mbit/s)"]);
+    });
+
+    it("keeps defaults that a driver cannot set off the plan (igb: state auto, rates 0)", () => {
+      const p = plan(facts({ pf: { operstate: "down", carrier: false } }), 1, desired({ mac: ZERO_MAC }), opts);
+      expect(p).to.deep.equal({ operations: [], problems: [] });
+    });
+  });
+
+  describe("vfio-pci", () => {
+    it("binds through driver_override, never new_id", () => {
+      const d = desired({ driver: "vfio-pci", mac: ZERO_MAC });
+      const p = plan(facts(), 1, d, opts);
+      expect(p.problems).to.deep.equal([]);
+      expect(p.operations.map((o) => o.description)).to.deep.equal([
+        "load the vfio-pci module",
+        "VF 1 of enp1s0 (0000:01:00.0): set driver_override of 0000:01:10.2 to vfio-pci",
+        "VF 1 of enp1s0 (0000:01:00.0): unbind 0000:01:10.2 from igbvf",
+        "VF 1 of enp1s0 (0000:01:00.0): probe 0000:01:10.2 (binds vfio-pci)",
+      ]);
+      expect(JSON.stringify(p.operations)).to.not.include("new_id");
+      const w = p.operations[1] as Extract<Operation, { kind: "run" }>;
+      expect(w.argv.slice(4)).to.deep.equal(["vfio-pci", "/sys/bus/pci/devices/0000:01:10.2/driver_override"]);
+    });
+
+    it("refuses a group the host still uses, listing its devices", () => {
+      const f = facts({ vf: { groupDevices: [{ pciAddress: "0000:01:00.0", driver: "igb" }, { pciAddress: "0000:01:10.2", driver: "igbvf" }, { pciAddress: "0000:00:1c.0", driver: "pcieport" }] } });
+      const p = plan(f, 1, desired({ driver: "vfio-pci", mac: ZERO_MAC }), opts);
+      expect(p.problems).to.have.length(1);
+      expect(p.problems[0]).to.include("IOMMU group 12 of VF 1 of enp1s0 (0000:01:00.0) is not viable");
+      expect(p.problems[0]).to.include("0000:01:00.0 (igb), 0000:01:10.2 (igbvf), 0000:00:1c.0 (pcieport)");
+      expect(p.problems[0]).to.include("0000:01:00.0 through igb");
+    });
+
+    it("says the IOMMU is off when the VF has no group", () => {
+      const p = plan(facts({ vf: { iommuGroup: -1, groupDevices: [] } }), 1, desired({ driver: "vfio-pci", mac: ZERO_MAC }), opts);
+      expect(p.problems[0]).to.match(/no IOMMU group, so the IOMMU is off/);
+    });
+
+    it("rebinds the default driver when switched back, unless a guest holds the VF", () => {
+      const bound = facts({ vf: { driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "", netdevMac: "" } });
+      const p = plan(bound, 1, desired({ mac: ZERO_MAC }), opts);
+      expect(runs(p.operations)).to.deep.equal([
+        `sh -c printf "%s\\n" "$1" > "$2" sh  /sys/bus/pci/devices/0000:01:10.2/driver_override`,
+        `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
+        `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
+      ]);
+      const used = facts({ vf: { driver: "vfio-pci", driverOverride: "vfio-pci", vfioUsers: [{ pid: 4242, command: "qemu-system-x86" }] } });
+      expect(plan(used, 1, desired({ mac: ZERO_MAC }), opts).problems).to.deep.equal([
+        "driver = default: VF 1 of enp1s0 (0000:01:00.0) is bound to vfio-pci and in use by qemu-system-x86 (pid 4242); detach it from the guest (or stop the guest) first",
+      ]);
+    });
+  });
+
+  describe("persistence", () => {
+    it("writes, enables and starts the unit", () => {
+      const d = desired({ persist: true });
+      const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac } });
+      expect(runs(plan(f, 1, d, opts).operations)).to.deep.equal([
+        "write /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl daemon-reload",
+        "systemctl enable pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl start pulumi-sriov-vf-0000:01:00.0-1.service",
+      ]);
+      const done = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "active" } } });
+      expect(plan(done, 1, d, opts).operations).to.deep.equal([]);
+    });
+
+    it("removes it when persist is off", () => {
+      const d = desired();
+      const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: "x", enabled: "enabled", active: "active" } } });
+      expect(runs(plan(f, 1, d, opts).operations)).to.deep.equal([
+        "systemctl disable pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
+        "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl daemon-reload",
+      ]);
+    });
+  });
+
+  describe("delete", () => {
+    it("resets every attribute and the driver, and removes the unit", () => {
+      const f = facts({
+        attributes: { mac: "02:11:22:33:44:55", vlan: 10, qos: 2, spoofCheck: false, trust: true, maxTxRate: 100 },
+        vf: { driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "" },
+        top: { unit: { name: "u", content: "x", enabled: "enabled", active: "active" } },
+      });
+      const p = plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true });
+      expect(p.problems).to.deep.equal([]);
+      expect(runs(p.operations)).to.deep.equal([
+        "ip link set dev enp1s0 vf 1 vlan 0",
+        "ip link set dev enp1s0 vf 1 min_tx_rate 0 max_tx_rate 0",
+        "ip link set dev enp1s0 vf 1 mac 00:00:00:00:00:00",
+        "ip link set dev enp1s0 vf 1 spoofchk on",
+        "ip link set dev enp1s0 vf 1 trust off",
+        `sh -c printf "%s\\n" "$1" > "$2" sh  /sys/bus/pci/devices/0000:01:10.2/driver_override`,
+        `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
+        `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
+        "systemctl disable pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
+        "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl daemon-reload",
+      ]);
+    });
+
+    it("succeeds when the VF or the PF is gone, still removing the unit", () => {
+      const noVf = facts({ top: { vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "enabled", active: "active" } } });
+      const p = plan(noVf, 1, RESET_STATE, { pfName: "enp1s0", removing: true });
+      expect(p.problems).to.deep.equal([]);
+      expect(runs(p.operations)).to.include("remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service");
+      const noPf = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "", active: "" } } });
+      expect(runs(plan(noPf, 1, RESET_STATE, { pfName: "enp1s0", removing: true }).operations)).to.deep.equal([
+        "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl daemon-reload",
+      ]);
+      const nothing = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "", content: null, enabled: "", active: "" } } });
+      expect(plan(nothing, 1, RESET_STATE, { pfName: "enp1s0", removing: true })).to.deep.equal({ operations: [], problems: [] });
+    });
+
+    it("will not take a VF from a running guest", () => {
+      const f = facts({ vf: { driver: "vfio-pci", driverOverride: "vfio-pci", vfioUsers: [{ pid: 77, command: "qemu-system-x86" }] } });
+      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true }).problems[0]).to.match(/in use by qemu-system-x86 \(pid 77\)/);
+    });
+  });
+
+  it("says what to do when the VF does not exist", () => {
+    const f = facts({ top: { vf: undefined, attributes: undefined } });
+    expect(plan(f, 5, desired(), opts).problems).to.deep.equal([
+      "VF 5 of enp1s0 (0000:01:00.0) does not exist: the PF has 2 VFs (sriov_numvfs; at most 7); raise numVfs on its SriovPf",
+    ]);
+    const noPf = facts({ top: { pf: undefined, vf: undefined, attributes: undefined } });
+    expect(plan(noPf, 5, desired(), opts).problems).to.deep.equal(["PF enp1s0: no such network interface on the host"]);
+  });
+});
+
+describe("VirtualFunction drift (read)", () => {
+  const applied = inputs({ vlan: 100, trust: true });
+  const d = resolve(applied, facts()).desired;
+  const outs = outputs(facts({ attributes: { mac: d.mac } }), 1, true);
+
+  it("observes what the host has, keeping a derived MAC left out", () => {
+    const f = facts({ attributes: { mac: d.mac, vlan: 100, trust: true }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, { ...d, persist: true }), enabled: "enabled", active: "active" } } });
+    expect(observedInputs(applied, outs, f)).to.deep.equal(applied);
+  });
+
+  it("shows hand edits as changed inputs", () => {
+    const f = facts({ attributes: { mac: "02:99:99:99:99:99", vlan: 200, trust: false, spoofCheck: false }, vf: { driver: "vfio-pci" } });
+    const o = observedInputs(applied, outs, f);
+    expect(o).to.deep.include({ mac: "02:99:99:99:99:99", vlan: 200, trust: false, spoofCheck: false, driver: "vfio-pci", persist: false });
+    // Observed inputs stay valid inputs (state is re-validated on the next operation).
+    expect(vfSchema().safeParse(o).success).to.equal(true);
+  });
+
+  it("keeps observed inputs valid for any host state (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ mac: fc.constantFrom(ZERO_MAC, "02:00:00:00:00:01"), vlan: fc.integer({ min: 0, max: 4095 }), qos: fc.integer({ min: 0, max: 7 }), vlanProtocol: fc.constantFrom("802.1Q" as const, "802.1ad" as const) }),
+        (a) => {
+          fc.pre(a.vlanProtocol === "802.1Q" || a.vlan > 0);
+          const o = observedInputs(inputs(), outs, facts({ attributes: a }));
+          expect(vfSchema().safeParse(o).success).to.equal(true);
+        },
+      ),
+    );
+  });
+
+  it("never puts undefined in outputs", () => {
+    const o = outputs(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
+    for (const [k, v] of Object.entries(o)) expect(v, k).to.not.equal(undefined);
+  });
+});
+
+describe("VirtualFunction persistence unit", () => {
+  const d = desired({ mac: "02:11:22:33:44:55", vlan: 100, qos: 2, trust: true, maxTxRate: 300, driver: "vfio-pci", persist: true });
+
+  it("matches the golden file", () => {
+    const got = renderUnit("0000:01:00.0", 3, d);
+    const file = path.join(FIXTURES, "unit-vf3-vfio.service");
+    if (process.env.UPDATE_GOLDEN) fs.writeFileSync(file, got);
+    expect(got).to.equal(fs.readFileSync(file, "utf8"));
+  });
+
+  it("is ordered after the PF's unit and before libvirt and networking", () => {
+    const u = renderUnit("0000:01:00.0", 3, d);
+    expect(u).to.include("After=pulumi-sriov-pf-0000:01:00.0.service systemd-udev-settle.service\n");
+    expect(u).to.include("Before=libvirtd.service virtqemud.service virtnetworkd.service network-pre.target\n");
+    expect(u).to.include("Type=oneshot\nRemainAfterExit=yes\n");
+    expect(u).to.include("WantedBy=multi-user.target\n");
+  });
+
+  it("runs a script that a POSIX shell accepts", () => {
+    for (const dd of [d, desired({ persist: true }), desired({ linkState: "disable", minTxRate: 5, maxTxRate: 10, vlan: 3, vlanProtocol: "802.1ad", persist: true })]) {
+      execFileSync("sh", ["-n", "-c", unitScript("0000:01:00.0", 3, dd).join("\n")]);
+    }
+  });
+
+  it("quotes for systemd: $ doubled, % doubled, quotes and backslashes escaped", () => {
+    expect(systemdQuote(`echo "$a" 50% \\n`)).to.equal(`"echo \\"$$a\\" 50%% \\\\n"`);
+  });
+});
