@@ -1,0 +1,184 @@
+// SriovPf: the VF count of one physical function, its autoprobe flag and MTU,
+// made to survive reboots (systemd unit, udev rule or module option), and
+// changed only when no running domain or active pool network would lose a VF.
+import type { Ctx, ResourceSpec } from "../../resource";
+import { InputError } from "../../validate";
+import { execute, readFacts, usersOf } from "./apply";
+import { Facts, PfFacts, selectorProblem } from "./facts";
+import { Desired, persistOps, persistPathFor, plan } from "./plan";
+import { FoundState, inputSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
+import { describeUsers } from "./usage";
+
+function log(host: string, pci: string) {
+  return (line: string) => console.log(`sriovPf ${pci} on ${host}: ${line}`);
+}
+
+function who(pf: PfFacts, host: string): string {
+  return `PF ${pf.pciAddress}${pf.netdevs[0] ? ` (${pf.netdevs[0].name}, ${pf.driver || "no driver"})` : ""} on ${host}`;
+}
+
+function desiredOf(i: SriovPfInputs): Desired {
+  return { numVfs: i.numVfs, autoprobe: i.autoprobe, persist: i.persist, mtu: i.mtu };
+}
+
+function foundOf(pf: PfFacts): FoundState {
+  return { numVfs: pf.numVfs, autoprobe: pf.autoprobe, mtu: pf.netdevs[0]?.mtu ?? 0 };
+}
+
+export function outputsOf(facts: Facts, persist: SriovPfInputs["persist"], found: FoundState, warnings: string[]): SriovPfOutputs {
+  const pf = facts.pf!;
+  const vfs: VfInfo[] = pf.vfs.map((v) => {
+    const o: VfInfo = { index: v.index, pciAddress: v.pciAddress, netdev: v.netdev, driver: v.driver, mac: v.mac || pf.adminMacs[v.index] || "" };
+    if (v.iommuGroup !== undefined) o.iommuGroup = v.iommuGroup;
+    return o;
+  });
+  return {
+    interface: pf.netdevs[0]?.name ?? "",
+    pciAddress: pf.pciAddress,
+    driver: pf.driver,
+    totalVfs: pf.totalVfs ?? 0,
+    numVfs: pf.numVfs,
+    numaNode: pf.numaNode,
+    persistPath: persistPathFor(persist, pf.pciAddress, pf.driver),
+    vfs,
+    warnings,
+    found,
+  };
+}
+
+async function locate(ctx: Ctx, inputs: SriovPfInputs): Promise<Facts> {
+  const sel = selectorOf(inputs);
+  const facts = await readFacts(ctx.host, sel.kind, sel.value);
+  const problem = selectorProblem(facts, sel.kind, sel.value, ctx.host.name);
+  if (problem) throw new InputError([problem]);
+  return facts;
+}
+
+/**
+ * Makes the host's PF what `inputs` say: plan from fresh facts, refuse when
+ * running domains or active pool networks would lose VFs (unless force), apply,
+ * and report what the host has afterwards.
+ */
+async function converge(
+  ctx: Ctx,
+  inputs: SriovPfInputs,
+  facts: Facts,
+  opts: { found?: FoundState; recreate?: boolean; restoreMtu?: number },
+): Promise<SriovPfOutputs> {
+  const host = ctx.host;
+  const pf = facts.pf!;
+  const desired = desiredOf(inputs);
+  const p = plan(facts, desired, { host: host.name, selector: selectorOf(inputs).kind, recreate: opts.recreate, restoreMtu: opts.restoreMtu });
+  const warnings = [...p.warnings];
+  if (p.destroys.length && facts.tools.includes("virsh")) {
+    const users = await usersOf(host, facts);
+    const change = `changing ${who(pf, host.name)} from ${pf.numVfs} to ${inputs.numVfs} VFs removes its current VFs`;
+    if (users.error && !inputs.force)
+      throw new InputError([
+        { property: "numVfs", reason: `${change}, and libvirt could not be asked who uses them: ${users.error}; start libvirt, or set force: true` },
+      ]);
+    const inUse = describeUsers(users);
+    if (inUse && !inputs.force)
+      throw new InputError([
+        { property: "numVfs", reason: `${change}, and they are in use by ${inUse}; stop or detach them first, or set force: true` },
+      ]);
+    if (inUse) warnings.push(`force: ${change} while in use by ${inUse}`);
+  }
+  await execute(host, p.ops, who(pf, host.name), log(host.name, pf.pciAddress));
+  const after = p.ops.length ? await readFacts(host, "pciAddress", pf.pciAddress) : facts;
+  const now = after.pf;
+  if (!now) throw new InputError([{ property: "pciAddress", reason: `${pf.pciAddress} disappeared from ${host.name} while it was being configured` }]);
+  if (now.numVfs !== inputs.numVfs || now.vfs.length !== inputs.numVfs)
+    throw new InputError([
+      {
+        property: "numVfs",
+        reason: `${who(now, host.name)} has ${now.numVfs} VFs (${now.vfs.length} VF devices) after setting ${inputs.numVfs}; something else changed them at the same time, or the kernel created fewer`,
+      },
+    ]);
+  return outputsOf(after, inputs.persist, opts.found ?? foundOf(pf), warnings);
+}
+
+/** Puts the PF back as it was found and removes this resource's persistence. */
+async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): Promise<void> {
+  const host = ctx.host;
+  const facts = await readFacts(host, "pciAddress", outs.pciAddress, outs.driver);
+  const found = outs.found ?? { numVfs: 0, autoprobe: true, mtu: 0 };
+  const desired: Desired = { numVfs: found.numVfs, autoprobe: found.autoprobe, persist: "none" };
+  const restoreMtu = applied.mtu !== undefined ? found.mtu : undefined;
+  if (!facts.pf) {
+    // The device is gone (card removed): only the files this resource wrote remain to undo.
+    const p = plan(facts, desired, { host: host.name, pciAddress: outs.pciAddress, driver: outs.driver });
+    await execute(host, p.ops, `PF ${outs.pciAddress} on ${host.name}`, log(host.name, outs.pciAddress));
+    return;
+  }
+  await converge(ctx, { ...applied, ...desired, mtu: undefined, pciAddress: outs.pciAddress, interface: undefined, macAddress: undefined }, facts, {
+    found,
+    restoreMtu,
+  });
+}
+
+function observedInputs(facts: Facts, applied: SriovPfInputs): SriovPfInputs {
+  const pf = facts.pf!;
+  const net = pf.netdevs[0];
+  const observed: SriovPfInputs = { ...applied, numVfs: pf.numVfs, autoprobe: pf.autoprobe };
+  // A renamed interface or changed MAC shows as drift of the selector the program uses.
+  if (applied.interface !== undefined && net) observed.interface = net.name;
+  if (applied.macAddress !== undefined && net?.mac) observed.macAddress = net.mac;
+  if (applied.mtu !== undefined && net) observed.mtu = net.mtu;
+  if (applied.persist !== "none") {
+    let drift: boolean;
+    try {
+      drift = persistOps(facts, pf.pciAddress, pf.driver, desiredOf(applied), { host: "" }).length > 0;
+    } catch {
+      drift = true;
+    }
+    // The files no longer say what was applied (edited, removed, unit disabled).
+    if (drift) observed.persist = "none";
+  }
+  return observed;
+}
+
+export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
+  kind: "sriovPf",
+  schema: inputSchema,
+
+  replaceOn(olds, news) {
+    // Another device by the same kind of selector is another PF. Moving from
+    // one kind to another (name → PCI address) is an update: it usually
+    // names the same device, and update checks.
+    return SELECTORS.filter((k) => olds[k] !== undefined && news[k] !== undefined && olds[k] !== news[k]);
+  },
+
+  id(_inputs, outs) {
+    return outs.pciAddress;
+  },
+
+  async create(ctx, inputs) {
+    return ctx.host.withLock(async () => converge(ctx, inputs, await locate(ctx, inputs), {}));
+  },
+
+  async read(ctx, applied, outs) {
+    const facts = await readFacts(ctx.host, "pciAddress", outs.pciAddress, outs.driver);
+    if (!facts.pf || facts.pf.totalVfs === undefined) return undefined;
+    const found = outs.found ?? foundOf(facts.pf);
+    return { outs: outputsOf(facts, applied.persist, found, outs.warnings ?? []), observed: observedInputs(facts, applied) };
+  },
+
+  async update(ctx, olds, news, outs) {
+    return ctx.host.withLock(async () => {
+      const facts = await locate(ctx, news);
+      if (facts.pf!.pciAddress !== outs.pciAddress) {
+        // The new selector names another device: undo the old one, set up the new.
+        await restore(ctx, olds, outs);
+        return converge(ctx, news, await locate(ctx, news), {});
+      }
+      // An MTU no longer managed goes back to the one found.
+      const restoreMtu = olds.mtu !== undefined && news.mtu === undefined ? outs.found?.mtu : undefined;
+      return converge(ctx, news, facts, { found: outs.found, recreate: olds.autoprobe !== news.autoprobe, restoreMtu });
+    });
+  },
+
+  async delete(ctx, applied, outs) {
+    await ctx.host.withLock(() => restore(ctx, applied, outs));
+  },
+};

@@ -1,0 +1,115 @@
+// SriovPf inputs and outputs. The schema is built on each call (module-level
+// zod schemas do not survive provider serialization).
+import { z } from "zod";
+import { ifnameSchema, pciAddressSchema } from "../../validate";
+
+export type Persist = "systemd" | "udev" | "modprobe" | "none";
+
+export interface SriovPfInputs {
+  /** The PF's network interface name. Exactly one of interface | pciAddress | macAddress. */
+  interface?: string;
+  /** The PF's PCI address (stable across reboots, unlike names). */
+  pciAddress?: string;
+  /** The PF's MAC address. */
+  macAddress?: string;
+  numVfs: number;
+  /** sriov_drivers_autoprobe: whether new VFs get their default driver (igbvf…). */
+  autoprobe: boolean;
+  persist: Persist;
+  mtu?: number;
+  /** Change VFs even while running domains or active pool networks use them. */
+  force: boolean;
+}
+
+export interface VfInfo {
+  index: number;
+  pciAddress: string;
+  /** Absent when the IOMMU is off. */
+  iommuGroup?: number;
+  /** "" while no driver with a network interface is bound (vfio-pci, autoprobe off). */
+  netdev: string;
+  /** "" when no driver is bound. */
+  driver: string;
+  /** The VF netdev's address, else the address the PF assigned ("" when unknown). */
+  mac: string;
+}
+
+/** The PF as this resource first found it; delete puts these back. */
+export interface FoundState {
+  numVfs: number;
+  autoprobe: boolean;
+  /** 0 when the PF had no network interface. */
+  mtu: number;
+}
+
+export interface SriovPfOutputs {
+  interface: string;
+  pciAddress: string;
+  driver: string;
+  totalVfs: number;
+  numVfs: number;
+  /** -1 when the platform reports no NUMA affinity. */
+  numaNode: number;
+  /** The persistence file ("" for persist "none"). */
+  persistPath: string;
+  vfs: VfInfo[];
+  /** Things an operator should know that did not stop the change (conflicting persistence, shared module options…). */
+  warnings: string[];
+  found: FoundState;
+}
+
+export const SELECTORS = ["interface", "pciAddress", "macAddress"] as const;
+export type Selector = (typeof SELECTORS)[number];
+
+export function selectorOf(i: Pick<SriovPfInputs, Selector>): { kind: Selector; value: string } {
+  for (const k of SELECTORS) if (i[k] !== undefined) return { kind: k, value: i[k]! };
+  throw new Error("SriovPf: no PF selector in inputs");
+}
+
+/** Any MAC (a PF's address is unicast, but refusing others here helps no one). */
+function macSchema() {
+  return z
+    .string()
+    .transform((s) => s.toLowerCase().replace(/-/g, ":"))
+    .pipe(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a MAC address like 52:54:00:12:34:56"));
+}
+
+export function inputSchema(): z.ZodType<SriovPfInputs> {
+  return z
+    .object({
+      interface: ifnameSchema().optional(),
+      pciAddress: pciAddressSchema().optional(),
+      macAddress: macSchema().optional(),
+      numVfs: z.number().int("must be a whole number").min(0, "must be 0 or more").max(65535, "must be at most 65535 (the PCIe TotalVFs field is 16 bits)"),
+      autoprobe: z.boolean().default(true),
+      persist: z.enum(["systemd", "udev", "modprobe", "none"], "must be one of systemd, udev, modprobe, none").default("systemd"),
+      mtu: z.number().int("must be a whole number").min(68, "must be 68–65535").max(65535, "must be 68–65535").optional(),
+      force: z.boolean().default(false),
+    })
+    .strict()
+    .superRefine((v, ctx) => {
+      const given = SELECTORS.filter((k) => v[k] !== undefined);
+      if (given.length === 0)
+        ctx.addIssue({ code: "custom", path: ["interface"], message: "one of interface, pciAddress or macAddress is required to find the PF" });
+      if (given.length > 1)
+        for (const k of given.slice(1))
+          ctx.addIssue({ code: "custom", path: [k], message: `give only one of interface, pciAddress, macAddress (${given[0]} is also set)` });
+      if (v.persist === "modprobe") {
+        // A module option only says how many VFs the driver creates as it
+        // loads; nothing else of this resource would survive a reboot.
+        if (v.autoprobe === false)
+          ctx.addIssue({
+            code: "custom",
+            path: ["autoprobe"],
+            message:
+              'false cannot be kept across reboots with persist "modprobe" (the driver creates the VFs as it loads, before sriov_drivers_autoprobe can be cleared); use persist "systemd" or "udev"',
+          });
+        if (v.mtu !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: ["mtu"],
+            message: 'is not kept across reboots with persist "modprobe"; use persist "systemd" or "udev", or set the MTU in the host\'s network configuration',
+          });
+      }
+    }) as unknown as z.ZodType<SriovPfInputs>;
+}
