@@ -211,6 +211,7 @@ export class SriovHost extends pulumi.ComponentResource {
 
     this.pfs = [];
     this.vfs = [];
+    const vlans: pulumi.Input<number | undefined>[][] = [];
     const byKey = new Map<string, { pf: SriovPf; vfs: VirtualFunction[] }>();
     for (const p of args.pfs) {
       const key = pfKey(p);
@@ -218,14 +219,17 @@ export class SriovHost extends pulumi.ComponentResource {
       const { vfTemplate, vfs: overrides, manageVfs, ...pfInputs } = p;
       const pf = new SriovPf(base, { ...pfInputs, connection }, child(afterKernel));
       const vfs: VirtualFunction[] = [];
+      const pfVlans: pulumi.Input<number | undefined>[] = [];
       if (manageVfs !== false) {
         for (let i = 0; i < p.numVfs; i++) {
           const o = (overrides ?? []).find((x) => x.index === i);
           const { index: _i, ...attrs } = o ?? { index: i };
+          const merged: VfAttributes = { ...(vfTemplate ?? {}), ...attrs };
+          pfVlans.push(merged.vlan);
           vfs.push(
             new VirtualFunction(
               `${base}-vf${i}`,
-              { ...(vfTemplate ?? {}), ...attrs, pf: pf.interface, index: i, connection },
+              { ...merged, pf: pf.interface, index: i, connection },
               child([pf]),
             ),
           );
@@ -233,6 +237,7 @@ export class SriovHost extends pulumi.ComponentResource {
       }
       this.pfs.push(pf);
       this.vfs.push(vfs);
+      vlans.push(pfVlans);
       byKey.set(key, { pf, vfs });
     }
 
@@ -246,7 +251,7 @@ export class SriovHost extends pulumi.ComponentResource {
       );
     });
 
-    this.summary = summarize(this.kernelArgs, this.pfs, this.vfs, this.poolNetworks);
+    this.summary = summarize(this.kernelArgs, this.pfs, this.vfs, vlans, this.poolNetworks);
     this.registerOutputs({
       kernelArgs: this.kernelArgs,
       pfs: this.pfs,
@@ -261,6 +266,7 @@ function summarize(
   kernelArgs: IommuKernelArgs | undefined,
   pfs: SriovPf[],
   vfs: VirtualFunction[][],
+  vlans: pulumi.Input<number | undefined>[][],
   networks: VfPoolNetwork[],
 ): pulumi.Output<SriovHostSummary> {
   const ka = kernelArgs
@@ -273,9 +279,9 @@ function summarize(
       .all([
         pulumi.all([pf.interface, pf.pciAddress, pf.driver, pf.numVfs, pf.totalVfs, pf.numaNode, pf.vfs]),
         pulumi.all(
-          vfs[i].map((vf) =>
-            pulumi.all([vf.index, vf.pciAddress, vf.iommuGroup, vf.mac, vf.vlan, vf.driver, vf.netdev]).apply(
-              ([index, pciAddress, iommuGroup, mac, vlan, driver, netdev]): VfSummary => ({ index, pciAddress, iommuGroup, mac, vlan, driver, netdev }),
+          vfs[i].map((vf, index) =>
+            pulumi.all([vf.pciAddress, vf.iommuGroup, vf.mac, vlans[i][index], vf.driver, vf.netdev]).apply(
+              ([pciAddress, iommuGroup, mac, vlan, driver, netdev]): VfSummary => ({ index, pciAddress, iommuGroup, mac, vlan, driver, netdev }),
             ),
           ),
         ),

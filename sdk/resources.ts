@@ -97,8 +97,6 @@ export class SriovPf extends pulumi.dynamic.Resource {
   declare public readonly interface: pulumi.Output<string>;
   /** PF PCI address. */
   declare public readonly pciAddress: pulumi.Output<string>;
-  /** PF MAC address. */
-  declare public readonly macAddress: pulumi.Output<string>;
   /** Driver bound to the PF (igb, ixgbe, i40e, ice, mlx5_core, bnxt_en, …). */
   declare public readonly driver: pulumi.Output<string>;
   /** The most VFs this device supports (`sriov_totalvfs`). */
@@ -111,19 +109,21 @@ export class SriovPf extends pulumi.dynamic.Resource {
   declare public readonly persistPath: pulumi.Output<string>;
   /** Every VF: index, PCI address, IOMMU group, netdev, driver, MAC. */
   declare public readonly vfs: pulumi.Output<VfInfo[]>;
+  /** Things an operator should know that did not stop the change (conflicting persistence, shared module options…). */
+  declare public readonly warnings: pulumi.Output<string[]>;
   /** The SSH connection (secret). */
   declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
 
   static readonly outputKeys = [
     "interface",
     "pciAddress",
-    "macAddress",
     "driver",
     "totalVfs",
     "numVfs",
     "numaNode",
     "persistPath",
     "vfs",
+    "warnings",
   ] as const;
 
   constructor(name: string, args: SriovPfArgs, opts?: pulumi.CustomResourceOptions) {
@@ -137,28 +137,28 @@ export class SriovPf extends pulumi.dynamic.Resource {
  * Delete resets the VF.
  */
 export class VirtualFunction extends pulumi.dynamic.Resource {
-  /** PF interface name. */
-  declare public readonly pf: pulumi.Output<string>;
-  /** VF index on the PF. */
-  declare public readonly index: pulumi.Output<number>;
   /** VF PCI address (what a guest's `<hostdev>` names). */
   declare public readonly pciAddress: pulumi.Output<string>;
-  /** IOMMU group of the VF. */
+  /** IOMMU group of the VF (-1 when the IOMMU is off). */
   declare public readonly iommuGroup: pulumi.Output<number>;
-  /** VF network interface on the host, when a network driver is bound. */
+  /** VF network interface on the host ("" while bound to vfio-pci or unbound). */
   declare public readonly netdev: pulumi.Output<string>;
   /** Driver bound to the VF. */
   declare public readonly driver: pulumi.Output<string>;
   /** The VF's MAC address (given or generated). */
   declare public readonly mac: pulumi.Output<string>;
-  /** VLAN tag set on the VF. */
-  declare public readonly vlan: pulumi.Output<number>;
-  /** NUMA node of the VF. */
+  /** NUMA node of the VF (-1 when the platform does not say). */
   declare public readonly numaNode: pulumi.Output<number>;
+  /** The PF's PCI address, resolved when applied (interface names can change). */
+  declare public readonly pfPciAddress: pulumi.Output<string>;
+  /** The PF's interface name when last seen. */
+  declare public readonly pfInterface: pulumi.Output<string>;
+  /** The systemd unit that re-applies this VF at boot ("" without persistence). */
+  declare public readonly persistPath: pulumi.Output<string>;
   /** The SSH connection (secret). */
   declare public readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
 
-  static readonly outputKeys = ["pf", "index", "pciAddress", "iommuGroup", "netdev", "driver", "mac", "vlan", "numaNode"] as const;
+  static readonly outputKeys = ["pciAddress", "iommuGroup", "netdev", "driver", "mac", "numaNode", "pfPciAddress", "pfInterface", "persistPath"] as const;
 
   constructor(name: string, args: VirtualFunctionArgs, opts?: pulumi.CustomResourceOptions) {
     super(providers.virtualFunction, name, propsFor(args, VirtualFunction.outputKeys), secretOptions(opts), TYPE_MODULE, "VirtualFunction");

@@ -128,14 +128,14 @@ export interface VfInfo {
   index: number;
   /** VF PCI address. */
   pciAddress: string;
-  /** IOMMU group number (what VFIO passes to a guest as a unit). */
-  iommuGroup: number;
-  /** VF network interface name, when a network driver is bound. */
-  netdev?: string;
-  /** Driver bound to the VF ("igbvf", "iavf", "vfio-pci", …). */
-  driver?: string;
-  /** VF MAC address. */
-  mac?: string;
+  /** IOMMU group number (what VFIO passes to a guest as a unit); absent when the IOMMU is off. */
+  iommuGroup?: number;
+  /** VF network interface name ("" while no network driver is bound, e.g. vfio-pci). */
+  netdev: string;
+  /** Driver bound to the VF ("igbvf", "iavf", "vfio-pci", …; "" when unbound). */
+  driver: string;
+  /** VF MAC address ("" when unknown). */
+  mac: string;
 }
 
 // ---------------------------------------------------------------------------

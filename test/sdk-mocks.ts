@@ -67,7 +67,6 @@ export function fakeOutputs(type: string, inputs: Record<string, any>): Record<s
       return {
         interface: i.interface ?? "enp1s0",
         pciAddress: i.pciAddress ?? "0000:01:00.0",
-        macAddress: i.macAddress ?? "52:54:00:00:01:00",
         driver: "igb",
         totalVfs: 7,
         numVfs: n,
@@ -81,6 +80,8 @@ export function fakeOutputs(type: string, inputs: Record<string, any>): Record<s
           driver: "igbvf",
           mac: `02:00:00:00:00:0${k}`,
         })),
+        warnings: [],
+        found: { numVfs: 0, autoprobe: true, mtu: 1500 },
       };
     }
     case "VirtualFunction":
@@ -91,6 +92,9 @@ export function fakeOutputs(type: string, inputs: Record<string, any>): Record<s
         driver: i.driver === "vfio-pci" ? "vfio-pci" : "igbvf",
         mac: i.mac ?? `02:aa:00:00:00:0${i.index}`,
         numaNode: 0,
+        pfPciAddress: "0000:01:00.0",
+        pfInterface: i.pf,
+        persistPath: `/etc/systemd/system/pulumi-sriov-vf@${i.index}.service`,
       };
     case "VfPoolNetwork":
       return {
@@ -126,9 +130,11 @@ export async function installMocks(opts: { project?: string; stack?: string; pre
     {
       newResource(args: pulumi.runtime.MockResourceArgs) {
         if (opts.failOn?.(args.name)) throw new Error(`mock failure creating ${args.name}`);
-        const state = args.custom ? { ...args.inputs, ...fakeOutputs(args.type, args.inputs) } : args.inputs;
-        delete (state as any).__provider;
-        return { id: args.custom ? `${args.name}-id` : undefined, state };
+        if (!args.custom) return { id: undefined, state: args.inputs };
+        // What the engine stores for these dynamic providers: the provider's
+        // outputs, the connection (secret) and the inputs as applied.
+        const { connection, __provider: _p, ...applied } = args.inputs;
+        return { id: `${args.name}-id`, state: { ...fakeOutputs(args.type, args.inputs), connection, applied } };
       },
       call(args: pulumi.runtime.MockCallArgs) {
         return args.inputs;

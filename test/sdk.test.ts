@@ -45,7 +45,7 @@ describe("sdk resource classes (mocks)", () => {
     {
       cls: "VirtualFunction",
       make: () => new sdk.VirtualFunction("vf", { connection, pf: "enp1s0", index: 2, vlan: 100, trust: true }),
-      outputs: { pciAddress: "0000:02:00.2", iommuGroup: 22, netdev: "enp2s0v2", vlan: 100 },
+      outputs: { pciAddress: "0000:02:00.2", iommuGroup: 22, netdev: "enp2s0v2", pfInterface: "enp1s0" },
     },
     {
       cls: "VfPoolNetwork",
