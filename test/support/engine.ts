@@ -432,7 +432,21 @@ process.on("exit", () => {
     }
 });
 
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
+// The repository root (also right when this file runs compiled from dist/).
+const REPO_ROOT = ((): string => {
+    for (let d = __dirname; ; d = path.dirname(d)) {
+        try {
+            if (require(path.join(d, "package.json")).name === "pulumi-sriov") {
+                return d;
+            }
+        } catch {
+            // no package.json here
+        }
+        if (path.dirname(d) === d) {
+            return path.resolve(__dirname, "..", "..");
+        }
+    }
+})();
 const GRPC_LIMITS = {
     "grpc.max_receive_message_length": 400 * 1024 * 1024,
     "grpc.max_send_message_length": 400 * 1024 * 1024,
