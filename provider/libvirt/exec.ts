@@ -9,8 +9,10 @@ export interface Operation {
   /** What the step does, for an operator ("start network pool0"). */
   description: string;
   argv: string[];
-  /** Fed to the command's stdin (XML for virsh …-define /dev/stdin). */
+  /** Fed to the command's stdin (the XML for virsh net-define, attach-device…). */
   stdin?: string;
+  /** The command as messages show it, when argv is a wrapper. */
+  shown?: string;
   /** Turns a failure into an explanation (libvirt's message plus context); the command and exit code are added. */
   explain?: (r: CommandResult) => string;
 }
@@ -21,7 +23,7 @@ export function describe(ops: readonly Operation[]): string[] {
 
 function failure(host: RemoteHost, op: Operation, r: CommandResult): HostCommandError {
   const what = op.explain ? op.explain(r) : op.description;
-  return new HostCommandError(host.name, commandLine(op.argv), r.code, r.stdout, r.stderr, what);
+  return new HostCommandError(host.name, op.shown ?? commandLine(op.argv), r.code, r.stdout, r.stderr, what);
 }
 
 /**

@@ -3,6 +3,7 @@
 // and runs with LC_ALL=C so the "Key: value" output parses the same on every
 // host.
 import type { CommandResult } from "../host";
+import { commandLine, shScript } from "../host";
 
 export function virsh(uri: string, ...args: string[]): string[] {
   return ["env", "LC_ALL=C", "virsh", "-q", "-c", uri, ...args];
@@ -48,4 +49,28 @@ export function parseNames(stdout: string): string[] {
 /** "yes"/"no" fields of net-info and dominfo. */
 export function infoFlag(info: Record<string, string>, key: string): boolean {
   return (info[key] ?? "").toLowerCase() === "yes";
+}
+
+/** Stands for the XML file in an argv given to `withXmlFile`. */
+export const XML_FILE = "@xml-file@";
+
+/**
+ * virsh reads definitions from a file. The XML arrives on stdin (which over
+ * SSH or sudo may be a socket that /dev/stdin cannot reopen), is kept in a
+ * private temp file for the one command, and removed afterwards.
+ */
+export function withXmlFile(argv: readonly string[]): string[] {
+  const script = [
+    't=$(mktemp) || exit 1',
+    "trap 'rm -f \"$t\"' EXIT",
+    'cat >"$t" || exit 1',
+    'for a do shift; if [ "$a" = ' + XML_FILE + ' ]; then set -- "$@" "$t"; else set -- "$@" "$a"; fi; done',
+    '"$@"',
+  ].join("\n");
+  return shScript(script, ...argv);
+}
+
+/** How a command taking XML on stdin is shown in messages. */
+export function shownWithXml(argv: readonly string[]): string {
+  return commandLine(argv.map((a) => (a === XML_FILE ? "<xml>" : a)));
 }

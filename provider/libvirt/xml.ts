@@ -25,7 +25,8 @@ function parser(): XMLParser {
     attributeNamePrefix: ATTR,
     parseAttributeValue: false,
     parseTagValue: false,
-    trimValues: true,
+    // Attribute values are kept as written; whitespace-only text between elements is dropped below.
+    trimValues: false,
     ignoreDeclaration: true,
     ignorePiTags: true,
   });
@@ -64,7 +65,8 @@ function fromOrdered(node: Ordered): XmlElement | undefined {
     }
   }
   const el: XmlElement = { name, attrs, children };
-  if (texts.length) el.text = texts.join("");
+  const text = texts.join("").trim();
+  if (text) el.text = text;
   return el;
 }
 

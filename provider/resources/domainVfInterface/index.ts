@@ -49,13 +49,11 @@ async function apply(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mod
     const mac = w.mac ?? knownMac ?? newMac(facts);
     const plan = planInterface(facts, w, mac, mode);
     if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
-    if (plan.ops.length === 0) return outputsOf(facts, w, mac);
-    // Detaches come first in the plan; a live one must finish before the same MAC is attached again.
-    const detaches = plan.ops.filter((o) => o.argv.includes("detach-device"));
-    const rest = plan.ops.filter((o) => !o.argv.includes("detach-device"));
-    await execute(ctx.host, detaches);
+    if (plan.detach.length + plan.attach.length === 0) return outputsOf(facts, w, mac);
+    // A live detach must finish in the guest before the same MAC is attached again.
+    await execute(ctx.host, plan.detach);
     if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
-    await execute(ctx.host, rest);
+    await execute(ctx.host, plan.attach);
     return outputsOf(await observeDomain(ctx.host, w.libvirtUri, w.domain), w, mac);
   });
 }
@@ -84,7 +82,7 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
       const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain);
       if (!facts.exists) return;
       const plan = planInterfaceRemoval(facts, applied, outs.mac);
-      await execute(ctx.host, plan.ops);
+      await execute(ctx.host, plan.detach);
       if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, applied, outs.mac, facts);
     });
   },

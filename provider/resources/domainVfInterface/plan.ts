@@ -4,7 +4,7 @@
 import type { DomainDef, DomainInterface } from "../../libvirt/domain";
 import { renderInterface } from "../../libvirt/domain";
 import type { Operation } from "../../libvirt/exec";
-import { libvirtMessage, virsh } from "../../libvirt/virsh";
+import { libvirtMessage, shownWithXml, virsh, withXmlFile, XML_FILE } from "../../libvirt/virsh";
 import type { CommandResult } from "../../host";
 import { IfaceInputs, IfaceOutputs } from "./schema";
 
@@ -20,10 +20,17 @@ export interface DomainFacts {
 }
 
 export interface Plan {
-  ops: Operation[];
+  /** Detaches run first… */
+  detach: Operation[];
+  /** …then, once a live detach has completed in the guest, the attach. */
+  attach: Operation[];
   refused?: string;
-  /** MAC whose live removal must be waited for (hot-unplug needs the guest to let go). */
+  /** A live detach is planned: hot-unplug completes only when the guest lets go, so wait for it. */
   awaitLiveRemoval?: boolean;
+}
+
+export function allOps(p: Plan): Operation[] {
+  return [...p.detach, ...p.attach];
 }
 
 /** The <interface> the program asks for. */
@@ -100,7 +107,8 @@ function attachOp(w: IfaceInputs, iface: DomainInterface, live: boolean, config:
   const vf = describeSource(iface);
   return {
     description: `attach interface ${iface.mac} (${vf}) to domain ${w.domain} (${where})`,
-    argv: virsh(w.libvirtUri, "attach-device", w.domain, "/dev/stdin", ...scopes(live, config)),
+    argv: withXmlFile(virsh(w.libvirtUri, "attach-device", w.domain, XML_FILE, ...scopes(live, config))),
+    shown: shownWithXml(virsh(w.libvirtUri, "attach-device", w.domain, XML_FILE, ...scopes(live, config))),
     stdin: renderInterface(iface),
     explain: (r) => explainLibvirt("attach", w.domain, vf, r),
   };
@@ -112,7 +120,8 @@ function detachOp(w: Pick<IfaceInputs, "domain" | "libvirtUri">, found: DomainIn
   const matchOn: DomainInterface = { type: found.type, mac: found.mac, network: found.network, pciAddress: found.pciAddress, managed: found.managed };
   return {
     description: `detach interface ${found.mac} (${vf}) from domain ${w.domain} (${scope === "live" ? "running guest" : "configuration"})`,
-    argv: virsh(w.libvirtUri, "detach-device", w.domain, "/dev/stdin", scope === "live" ? "--live" : "--config"),
+    argv: withXmlFile(virsh(w.libvirtUri, "detach-device", w.domain, XML_FILE, scope === "live" ? "--live" : "--config")),
+    shown: shownWithXml(virsh(w.libvirtUri, "detach-device", w.domain, XML_FILE, scope === "live" ? "--live" : "--config")),
     stdin: renderInterface(matchOn),
     explain: (r) => explainLibvirt("detach", w.domain, vf, r),
   };
@@ -124,11 +133,11 @@ export function wanted(f: DomainFacts, w: IfaceInputs): { live: boolean; config:
 }
 
 export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode: "create" | "update"): Plan {
-  if (!f.exists) return { ops: [], refused: `domain ${w.domain} does not exist (virsh -c ${w.libvirtUri} list --all)` };
+  if (!f.exists) return { detach: [], attach: [], refused: `domain ${w.domain} does not exist (virsh -c ${w.libvirtUri} list --all)` };
   const want = wanted(f, w);
-  if (want.live && !f.running) return { ops: [], refused: `live: true, but domain ${w.domain} is not running; start it, or set live: false to change only its configuration` };
+  if (want.live && !f.running) return { detach: [], attach: [], refused: `live: true, but domain ${w.domain} is not running; start it, or set live: false to change only its configuration` };
   if (want.config && !f.persistent)
-    return { ops: [], refused: `config: true, but domain ${w.domain} is transient (it has no persistent configuration); set config: false` };
+    return { detach: [], attach: [], refused: `config: true, but domain ${w.domain} is transient (it has no persistent configuration); set config: false` };
   const desired = desiredInterface(w, mac);
   const liveFound = f.running ? findByMac(f.live, mac) : undefined;
   const configFound = f.persistent ? findByMac(f.config, mac) : undefined;
@@ -138,43 +147,43 @@ export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode:
     for (const [scope, found] of [["live", liveFound], ["config", configFound]] as const) {
       const d = found ? interfaceDifferences(found, desired, scope) : [];
       if (found && d.length)
-        return { ops: [], refused: `domain ${w.domain} already has an interface with MAC ${mac} (${d.join("; ")}); choose another mac` };
+        return { detach: [], attach: [], refused: `domain ${w.domain} already has an interface with MAC ${mac} (${d.join("; ")}); choose another mac` };
     }
   }
 
-  const ops: Operation[] = [];
+  const detach: Operation[] = [];
   let awaitLiveRemoval = false;
   let attachLive = false;
   let attachConfig = false;
   if (want.live) {
     if (!liveFound) attachLive = true;
     else if (interfaceDifferences(liveFound, desired, "live").length) {
-      ops.push(detachOp(w, liveFound, "live"));
+      detach.push(detachOp(w, liveFound, "live"));
       awaitLiveRemoval = true;
       attachLive = true;
     }
   } else if (liveFound && w.live === false) {
-    ops.push(detachOp(w, liveFound, "live"));
+    detach.push(detachOp(w, liveFound, "live"));
     awaitLiveRemoval = true;
   }
   if (want.config) {
     if (!configFound) attachConfig = true;
     else if (interfaceDifferences(configFound, desired, "config").length) {
-      ops.push(detachOp(w, configFound, "config"));
+      detach.push(detachOp(w, configFound, "config"));
       attachConfig = true;
     }
-  } else if (configFound) ops.push(detachOp(w, configFound, "config"));
-  if (attachLive || attachConfig) ops.push(attachOp(w, desired, attachLive, attachConfig));
-  return { ops, awaitLiveRemoval };
+  } else if (configFound) detach.push(detachOp(w, configFound, "config"));
+  const attach = attachLive || attachConfig ? [attachOp(w, desired, attachLive, attachConfig)] : [];
+  return { detach, attach, awaitLiveRemoval };
 }
 
 export function planInterfaceRemoval(f: DomainFacts, w: Pick<IfaceInputs, "domain" | "libvirtUri">, mac: string): Plan {
-  const ops: Operation[] = [];
+  const detach: Operation[] = [];
   const liveFound = f.running ? findByMac(f.live, mac) : undefined;
   const configFound = f.persistent ? findByMac(f.config, mac) : undefined;
-  if (liveFound) ops.push(detachOp(w, liveFound, "live"));
-  if (configFound) ops.push(detachOp(w, configFound, "config"));
-  return { ops, awaitLiveRemoval: !!liveFound };
+  if (liveFound) detach.push(detachOp(w, liveFound, "live"));
+  if (configFound) detach.push(detachOp(w, configFound, "config"));
+  return { detach, attach: [], awaitLiveRemoval: !!liveFound };
 }
 
 export function outputsOf(f: DomainFacts, w: IfaceInputs, mac: string): IfaceOutputs {

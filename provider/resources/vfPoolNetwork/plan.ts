@@ -4,7 +4,7 @@
 import { Operation } from "../../libvirt/exec";
 import { NetworkDef, poolDifferences, poolNetwork, poolOf, renderNetwork } from "../../libvirt/network";
 import { describeUsers, NetworkUser } from "../../libvirt/users";
-import { libvirtMessage, virsh } from "../../libvirt/virsh";
+import { libvirtMessage, shownWithXml, virsh, withXmlFile, XML_FILE } from "../../libvirt/virsh";
 import { PoolInputs, PoolOutputs } from "./schema";
 
 export interface PoolFacts {
@@ -75,7 +75,8 @@ export function planPool(f: PoolFacts, w: PoolInputs, mode: "create" | "update")
   const uri = w.libvirtUri;
   const define: Operation = {
     description: `define network ${name} (${poolWords(w)})`,
-    argv: virsh(uri, "net-define", "/dev/stdin"),
+    argv: withXmlFile(virsh(uri, "net-define", XML_FILE)),
+    shown: shownWithXml(virsh(uri, "net-define", XML_FILE)),
     stdin: renderNetwork(poolNetwork(w, f.uuid)),
     explain: (r) => `define network ${name}: ${libvirtMessage(r)}`,
   };
