@@ -48,7 +48,7 @@ describe("VirtualFunction on the lab host", function () {
     const vl = e.vlan_list?.[0] ?? {};
     const sys = (
       await vm.run(
-        `v=$(readlink -f /sys/class/net/${pf}/device/virtfn${index}); basename "$(readlink -f $v/driver 2>/dev/null)"; cat $v/driver_override; ls $v/net 2>/dev/null | head -n1; true`,
+        `v=$(readlink -f /sys/class/net/${pf}/device/virtfn${index}); if [ -e $v/driver ]; then basename "$(readlink -f $v/driver)"; else echo; fi; cat $v/driver_override; ls $v/net 2>/dev/null | head -n1; true`,
       )
     ).split("\n");
     return {
@@ -60,7 +60,7 @@ describe("VirtualFunction on the lab host", function () {
       maxTx: e.rate?.max_tx ?? 0,
       minTx: e.rate?.min_tx ?? 0,
       linkState: e.link_state,
-      driver: sys[0] === "." ? "" : sys[0],
+      driver: sys[0],
       override: sys[1] === "(null)" ? "" : sys[1],
       netdev: sys[2] ?? "",
     };
