@@ -105,10 +105,6 @@ async function converge(ctx: Ctx, inputs: VfInputs): Promise<VfOutputs> {
   });
 }
 
-export function describePlan(ops: Operation[]): string[] {
-  return ops.map((o) => o.description);
-}
-
 export const spec: ResourceSpec<VfInputs, VfOutputs> = {
   kind: "virtualFunction",
   schema: vfSchema,
