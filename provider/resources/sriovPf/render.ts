@@ -40,13 +40,13 @@ function systemdShell(lines: string[]): string {
 }
 
 export function renderUnit(s: PersistSettings): string {
-  const what = `${s.numVfs} SR-IOV virtual function${s.numVfs === 1 ? "" : "s"} on PCI ${s.pciAddress}`;
+  const what = `${s.numVfs} virtual function${s.numVfs === 1 ? "" : "s"} on PF ${s.pciAddress}`;
   return [
     HEADER,
-    `# Sets ${what} at boot (sriov_drivers_autoprobe ${s.autoprobe ? 1 : 0}${s.mtu !== undefined ? `, PF MTU ${s.mtu}` : ""}),`,
+    `# Sets SR-IOV ${what} at boot (sriov_drivers_autoprobe ${s.autoprobe ? 1 : 0}${s.mtu !== undefined ? `, PF MTU ${s.mtu}` : ""}),`,
     "# before libvirt and networking start, so autostarted pool networks find their VFs.",
     "[Unit]",
-    `Description=SR-IOV: ${what}`,
+    `Description=pulumi-sriov: SR-IOV ${what}`,
     "DefaultDependencies=no",
     "After=systemd-udev-trigger.service systemd-modules-load.service",
     "Before=libvirtd.service virtqemud.service virtnetworkd.service network-pre.target shutdown.target",
