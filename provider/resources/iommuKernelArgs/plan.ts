@@ -1,0 +1,255 @@
+// plan(facts, detection, wanted arguments, what we changed before) → the
+// operations that bring the host's boot configuration there. Applying
+// starts from the user's configuration as it was before our earlier changes
+// (undo, then apply), so an update never stacks on itself and delete is the
+// same plan with nothing wanted. The operation list is what is logged and
+// what the executor runs.
+import { hasEffect, sameArg, splitCmdline } from "./cmdline";
+import { Detection } from "./detect";
+import { Facts, KERNEL_CMDLINE, LIB_KERNEL_CMDLINE } from "./facts";
+import { applyGrub, GRUB_DROPIN_DIR, GRUB_MAIN, grubCmdline, undoGrub } from "./grub";
+import { grubbyArgv, planKernels, undoKernels } from "./grubby";
+import { applyPlain, undoPlain } from "./plainfile";
+import { Edit, emptyRestore, KernelEdit, Restore } from "./restore";
+
+export type Op =
+  | { kind: "write"; path: string; content: string; previous: string | null; description: string }
+  | { kind: "remove"; path: string; previous: string; description: string }
+  | {
+      kind: "run";
+      argv: string[];
+      description: string;
+      /** A file the command rewrites: kept before it runs, put back if a later step fails. */
+      rewrites?: string;
+      /** How to undo once the files are restored: run it again, or run another command. */
+      rollback?: "rerun" | string[];
+    }
+  | {
+      kind: "verify";
+      description: string;
+      check: "grubCfg" | "grubby" | "loaderEntries";
+      path?: string;
+      /** loaderEntries: the kernel versions whose entries are checked. */
+      versions?: string[];
+      present: string[];
+      absent: string[];
+    };
+
+export interface Plan {
+  ops: Op[];
+  restore: Restore;
+  /** The file that carries the arguments. */
+  configPath: string;
+  /** The kernel arguments the boot configuration gives the default entry once the plan ran. */
+  configured: string[];
+}
+
+export class PlanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PlanError";
+  }
+}
+
+const isGrubFile = (p: string) => p === GRUB_MAIN || p.startsWith(GRUB_DROPIN_DIR + "/");
+
+function describeEdit(path: string, edits: readonly Edit[]): string {
+  const added = edits.filter((e) => e.path === path).flatMap((e) => e.added);
+  const removed = edits.filter((e) => e.path === path).flatMap((e) => e.removed);
+  const parts = [];
+  if (added.length) parts.push(`adds ${added.join(" ")}`);
+  if (removed.length) parts.push(`replaces ${removed.join(" ")}`);
+  return parts.length ? ` (${parts.join("; ")})` : "";
+}
+
+/** Write / remove operations taking `current` to `target`. */
+function fileOps(current: Record<string, string | null>, target: Record<string, string | null>, why: (p: string) => string): Op[] {
+  const ops: Op[] = [];
+  for (const path of [...new Set([...Object.keys(current), ...Object.keys(target)])].sort()) {
+    const cur = current[path] ?? null;
+    const want = target[path] ?? null;
+    if (cur === want) continue;
+    if (want === null) ops.push({ kind: "remove", path, previous: cur!, description: `remove ${path}${why(path)}` });
+    else ops.push({ kind: "write", path, content: want, previous: cur, description: `${cur === null ? "create" : "write"} ${path}${why(path)}` });
+  }
+  return ops;
+}
+
+/** Arguments we set before that the new configuration no longer has the effect of. */
+function dropped(previous: readonly string[], configured: readonly string[]): string[] {
+  return previous.filter((a) => !hasEffect(configured, a));
+}
+
+/** A seed for a new /etc/kernel/cmdline: what kernel-install uses when the file is missing. */
+export function kernelCmdlineSeed(f: Facts): string {
+  const lib = f.files[LIB_KERNEL_CMDLINE];
+  if (lib != null) return lib.endsWith("\n") ? lib : lib + "\n";
+  const args = splitCmdline(f.cmdline).filter((a) => !/^(BOOT_IMAGE|initrd)=/.test(a));
+  return args.join(" ") + "\n";
+}
+
+function planGrub(f: Facts, det: Detection, wanted: readonly string[], prior: Restore, previous: readonly string[]): Plan {
+  const current: Record<string, string | null> = {};
+  for (const [p, t] of Object.entries(f.files)) if (isGrubFile(p)) current[p] = t;
+  const base = undoGrub(
+    current,
+    prior.edits.filter((e) => isGrubFile(e.path)),
+    prior.created.filter(isGrubFile),
+  );
+  const a = applyGrub({ files: base, readsDropins: f.grubReadsDropins }, wanted);
+  const target = { ...base, ...a.changes };
+  const ops = fileOps(current, target, (p) => describeEdit(p, a.edits) || (p === a.configPath ? ` (adds ${wanted.join(" ")})` : ""));
+  if (ops.length) {
+    const [regen, ...more] = det.regenerate;
+    ops.push({ kind: "run", argv: regen, description: `regenerate ${det.grubCfg}: ${regen.join(" ")}`, rewrites: det.grubCfg });
+    for (const m of more) ops.push({ kind: "run", argv: m, description: `copy to the boot partitions: ${m.join(" ")}`, rollback: "rerun" });
+    if (det.scriptCheck) ops.push({ kind: "run", argv: det.scriptCheck, description: `check ${det.grubCfg}: ${det.scriptCheck.join(" ")}` });
+    const absent = dropped(previous, a.cmdline);
+    ops.push({
+      kind: "verify",
+      check: "grubCfg",
+      path: det.grubCfg,
+      present: [...wanted],
+      absent,
+      description: `check that ${det.grubCfg} boots the first entry with ${[...wanted.map((w) => w), ...absent.map((x) => `no ${x}`)].join(" ") || "the user's arguments"}`,
+    });
+  }
+  return { ops, restore: { edits: a.edits, created: a.created, kernels: [] }, configPath: a.configPath, configured: a.cmdline };
+}
+
+/** /etc/kernel/cmdline: undo our earlier edit, then apply. `create` allows seeding a missing file. */
+function planCmdlineFile(f: Facts, wanted: readonly string[], prior: Restore, create: boolean) {
+  const cur = f.files[KERNEL_CMDLINE] ?? null;
+  const priorEdit = prior.edits.find((e) => e.path === KERNEL_CMDLINE);
+  const base = prior.created.includes(KERNEL_CMDLINE) ? null : cur !== null && priorEdit ? undoPlain(cur, priorEdit) : cur;
+  let target: string | null;
+  const edits: Edit[] = [];
+  const created: string[] = [];
+  if (base === null) {
+    if (!create || wanted.length === 0) target = null;
+    else {
+      target = applyPlain(KERNEL_CMDLINE, kernelCmdlineSeed(f), wanted).text;
+      created.push(KERNEL_CMDLINE);
+    }
+  } else {
+    const r = applyPlain(KERNEL_CMDLINE, base, wanted);
+    target = r.text;
+    if (r.edit) edits.push(r.edit);
+  }
+  const configured = splitCmdline(target ?? (create ? kernelCmdlineSeed(f) : ""));
+  const ops = fileOps({ [KERNEL_CMDLINE]: cur }, { [KERNEL_CMDLINE]: target }, (p) =>
+    describeEdit(p, edits) || (created.includes(p) ? ` (the running kernel's arguments, adding ${wanted.join(" ")})` : ""),
+  );
+  return { ops, edits, created, configured };
+}
+
+function planKernelInstall(f: Facts, det: Detection, wanted: readonly string[], prior: Restore, previous: readonly string[]): Plan {
+  const c = planCmdlineFile(f, wanted, prior, det.mode === "kernel-install");
+  if (det.mode === "proxmox-cmdline" && f.files[KERNEL_CMDLINE] == null && wanted.length)
+    throw new PlanError(`proxmox-boot-tool keeps the boot partitions but ${KERNEL_CMDLINE} is missing; it must hold the whole kernel command line (root=…)`);
+  const ops = c.ops;
+  if (ops.length) {
+    for (const argv of det.regenerate)
+      ops.push({ kind: "run", argv, description: `regenerate boot entries: ${argv.join(" ")}`, rollback: "rerun" });
+    if (det.mode === "kernel-install" && f.bootPath) {
+      const absent = dropped(previous, c.configured);
+      ops.push({
+        kind: "verify",
+        check: "loaderEntries",
+        path: f.bootPath,
+        versions: f.kernels.map((k) => k.version),
+        present: [...wanted],
+        absent,
+        description: `check the boot entries under ${f.bootPath}/loader/entries for ${wanted.join(" ")}`,
+      });
+    }
+  }
+  return { ops, restore: { edits: c.edits, created: c.created, kernels: [] }, configPath: KERNEL_CMDLINE, configured: c.configured };
+}
+
+function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previous: readonly string[]): Plan {
+  const ops: Op[] = [];
+  const restore = emptyRestore();
+  // Future kernels: /etc/kernel/cmdline (if the system has one) and GRUB_CMDLINE_LINUX.
+  if (f.files[KERNEL_CMDLINE] != null || prior.edits.some((e) => e.path === KERNEL_CMDLINE)) {
+    const c = planCmdlineFile(f, wanted, prior, false);
+    ops.push(...c.ops);
+    restore.edits.push(...c.edits);
+  }
+  if (f.files[GRUB_MAIN] != null) {
+    const current = { [GRUB_MAIN]: f.files[GRUB_MAIN] };
+    const base = undoGrub(current, prior.edits.filter((e) => e.path === GRUB_MAIN), []);
+    const a = applyGrub({ files: base, readsDropins: false }, wanted);
+    ops.push(...fileOps(current, { ...base, ...a.changes }, (p) => describeEdit(p, a.edits)));
+    restore.edits.push(...a.edits);
+  }
+  const base = undoKernels(f.grubby, prior.kernels);
+  const k = planKernels(f.grubby, base, wanted);
+  for (const s of k.steps)
+    ops.push({
+      kind: "run",
+      argv: grubbyArgv(s),
+      description: `update the boot entry of ${s.kernel}: ${[...s.add.map((a) => `+${a}`), ...s.remove.map((r) => `-${r}`)].join(" ")}`,
+      rollback: grubbyArgv({ kernel: s.kernel, add: s.remove, remove: s.add }),
+    });
+  restore.kernels = k.edits as KernelEdit[];
+  const configured = k.target[0]?.args ?? [];
+  if (ops.length)
+    ops.push({
+      kind: "verify",
+      check: "grubby",
+      present: [...wanted],
+      absent: dropped(previous, configured),
+      description: `check every boot entry (grubby --info=ALL) for ${wanted.join(" ")}`,
+    });
+  return { ops, restore, configPath: f.files[KERNEL_CMDLINE] != null ? KERNEL_CMDLINE : GRUB_MAIN, configured };
+}
+
+/**
+ * The operations that make the host's boot configuration carry `wanted`
+ * (nothing wanted: put back what `prior` records), and the new record.
+ * `previous` are the arguments set before, checked to be gone when dropped.
+ */
+export function plan(f: Facts, det: Detection, wanted: readonly string[], prior: Restore, previous: readonly string[] = []): Plan {
+  const touched = det.mode === "grub" ? Object.keys(f.files).filter(isGrubFile) : [KERNEL_CMDLINE, GRUB_MAIN];
+  const binary = f.binaryFiles.filter((p) => touched.includes(p) || isGrubFile(p));
+  if (binary.length) throw new PlanError(`${binary.join(", ")} is not valid UTF-8 text; it is left alone, so edit the kernel arguments there by hand`);
+  switch (det.mode) {
+    case "grub":
+      return planGrub(f, det, wanted, prior, previous);
+    case "kernel-install":
+    case "proxmox-cmdline":
+      return planKernelInstall(f, det, wanted, prior, previous);
+    case "grubby":
+      return planGrubby(f, wanted, prior, previous);
+  }
+}
+
+/** Whether the running kernel lacks the effect of any wanted argument. */
+export function rebootRequired(cmdline: string, wanted: readonly string[]): boolean {
+  const running = splitCmdline(cmdline);
+  return wanted.some((w) => !hasEffect(running, w));
+}
+
+/** Arguments of `list` that the running kernel has the effect of. */
+export function activeOf(cmdline: string, list: readonly string[]): string[] {
+  const running = splitCmdline(cmdline);
+  return list.filter((a) => hasEffect(running, a) || running.some((r) => sameArg(r, a)));
+}
+
+/** The arguments the boot configuration gives the default entry as it is now. */
+export function configuredNow(f: Facts, det: Detection): string[] {
+  switch (det.mode) {
+    case "grub": {
+      const files: Record<string, string> = {};
+      for (const [p, t] of Object.entries(f.files)) if (isGrubFile(p)) files[p] = t;
+      return grubCmdline({ files, readsDropins: f.grubReadsDropins });
+    }
+    case "kernel-install":
+      return splitCmdline(f.files[KERNEL_CMDLINE] ?? kernelCmdlineSeed(f));
+    case "proxmox-cmdline":
+      return splitCmdline(f.files[KERNEL_CMDLINE] ?? "");
+    case "grubby":
+      return f.grubby[0]?.args ?? [];
+  }
+}
