@@ -1,10 +1,11 @@
 // SriovPf: the VF count of one physical function, its autoprobe flag and MTU,
 // made to survive reboots (systemd unit, udev rule or module option), and
 // changed only when no running domain or active pool network would lose a VF.
+import { BACKUP_DIR, shScript } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { InputError } from "../../validate";
 import { execute, readFacts, usersOf } from "./apply";
-import { Facts, PfFacts, selectorProblem } from "./facts";
+import { Facts, modprobePath, PfFacts, selectorProblem, udevRulePath, unitPath } from "./facts";
 import { Desired, persistOps, persistPathFor, plan } from "./plan";
 import { FoundState, inputSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { describeUsers } from "./usage";
@@ -109,11 +110,16 @@ async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): 
     // The device is gone (card removed): only the files this resource wrote remain to undo.
     const p = plan(facts, desired, { host: host.name, pciAddress: outs.pciAddress, driver: outs.driver });
     await execute(host, p.ops, `PF ${outs.pciAddress} on ${host.name}`, log(host.name, outs.pciAddress));
-    return;
+  } else {
+    await converge(ctx, { ...applied, ...desired, mtu: undefined, pciAddress: outs.pciAddress, interface: undefined, macAddress: undefined }, facts, {
+      found,
+      restoreMtu,
+    });
   }
-  await converge(ctx, { ...applied, ...desired, mtu: undefined, pciAddress: outs.pciAddress, interface: undefined, macAddress: undefined }, facts, {
-    found,
-    restoreMtu,
+  // Every version of these files was rendered here: once they are gone, so are the copies kept of them.
+  const ours = [unitPath(outs.pciAddress), udevRulePath(outs.pciAddress), ...(outs.driver ? [modprobePath(outs.driver)] : [])];
+  await host.run(shScript('b="$1"; shift; for f in "$@"; do [ -e "$f" ] || rm -f -- "$b$f"; done', BACKUP_DIR, ...ours), {
+    what: "remove the backup copies of this resource's files",
   });
 }
 
