@@ -1,7 +1,7 @@
 // grub2-bls (RHEL, Fedora, CentOS): each kernel's boot entry carries its own
 // arguments, changed with grubby. Parsing `grubby --info=ALL` and planning
 // per-kernel --args / --remove-args so that only owned keys change.
-import { conflicts, missingArgs, sameArg, splitCmdline } from "./cmdline";
+import { argKey, conflicts, isMultiValued, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { KernelEdit } from "./restore";
 
 export interface KernelEntry {
@@ -33,13 +33,36 @@ export function parseGrubbyInfo(out: string): KernelEntry[] {
 
 export interface GrubbyStep {
   kernel: string;
+  /** Arguments the entry gains. */
   add: string[];
+  /** Arguments it loses. */
   remove: string[];
+  /**
+   * The user's other values of a multi-valued key being added: grubby --args
+   * drops every argument with an added key first, so they are passed again.
+   */
+  repass: string[];
 }
 
+/** The grubby step taking one entry's arguments from `from` to `to` (undefined: nothing to do). */
+export function stepBetween(kernel: string, from: readonly string[], to: readonly string[]): GrubbyStep | undefined {
+  const add = to.filter((a) => !from.some((c) => sameArg(c, a)));
+  const remove = from.filter((c) => !to.some((a) => sameArg(a, c)));
+  if (!add.length && !remove.length) return undefined;
+  const multi = new Set(add.map(argKey).filter(isMultiValued));
+  const repass = to.filter((a) => multi.has(argKey(a)) && !add.includes(a));
+  return { kernel, add, remove, repass };
+}
+
+/**
+ * The grubby command for a step. grubby (grubby-bls) removes --remove-args
+ * first (exact key=value, or every value of a bare key), then for each of
+ * --args drops every argument with its key and appends --args at the end.
+ */
 export function grubbyArgv(s: GrubbyStep): string[] {
   const argv = ["grubby", `--update-kernel=${s.kernel}`];
-  if (s.add.length) argv.push(`--args=${s.add.join(" ")}`);
+  const args = [...s.repass, ...s.add];
+  if (args.length) argv.push(`--args=${args.join(" ")}`);
   if (s.remove.length) argv.push(`--remove-args=${s.remove.join(" ")}`);
   return argv;
 }
@@ -65,14 +88,14 @@ export function undoKernels(entries: readonly KernelEntry[], edits: readonly Ker
 
 /**
  * From the kernels' original arguments (`base`) to what they should be, and
- * the grubby steps from their `current` arguments to that.
+ * the grubby steps (each with its undo) from their `current` arguments to that.
  */
 export function planKernels(
   current: readonly KernelEntry[],
   base: readonly KernelEntry[],
   wanted: readonly string[],
-): { steps: GrubbyStep[]; edits: KernelEdit[]; target: KernelEntry[] } {
-  const steps: GrubbyStep[] = [];
+): { steps: { step: GrubbyStep; undo: GrubbyStep }[]; edits: KernelEdit[]; target: KernelEntry[] } {
+  const steps: { step: GrubbyStep; undo: GrubbyStep }[] = [];
   const edits: KernelEdit[] = [];
   const target: KernelEntry[] = [];
   for (const b of base) {
@@ -83,9 +106,8 @@ export function planKernels(
     target.push({ kernel: b.kernel, args: want });
     if (removed.length || added.length) edits.push({ kernel: b.kernel, added, removed });
     const cur = current.find((c) => c.kernel === b.kernel)?.args ?? [];
-    const add = want.filter((a) => !cur.some((c) => sameArg(c, a)));
-    const remove = cur.filter((c) => !want.some((a) => sameArg(a, c)));
-    if (add.length || remove.length) steps.push({ kernel: b.kernel, add, remove });
+    const step = stepBetween(b.kernel, cur, want);
+    if (step) steps.push({ step, undo: stepBetween(b.kernel, want, cur)! });
   }
   return { steps, edits, target };
 }

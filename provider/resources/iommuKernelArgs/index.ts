@@ -11,7 +11,7 @@ import { Facts, parseFacts, probes } from "./facts";
 import { firstEntryArgs } from "./grub";
 import { parseGrubbyInfo } from "./grubby";
 import { health } from "./health";
-import { activeOf, configuredNow, Op, plan, rebootRequired } from "./plan";
+import { activeOf, configuredNow, Op, plan, rebootRequired, verifyProblem } from "./plan";
 import { describeReplaced, emptyRestore, Restore, restoreFrom } from "./restore";
 import { Bootloader, desiredArgs, Inputs, inputsSchema, isVendorArg, Outputs } from "./schema";
 
@@ -44,12 +44,7 @@ function wantedArgs(host: RemoteHost, inputs: Inputs, f: Facts): string[] {
 }
 
 async function verify(host: RemoteHost, op: Extract<Op, { kind: "verify" }>): Promise<void> {
-  const problems = (args: string[], where: string) => {
-    const missing = op.present.filter((a) => !hasEffect(args, a));
-    const stale = op.absent.filter((a) => hasEffect(args, a));
-    if (!missing.length && !stale.length) return undefined;
-    return `${where} boots with "${args.join(" ")}"${missing.length ? `, without ${missing.join(" ")}` : ""}${stale.length ? `, still with ${stale.join(" ")}` : ""}`;
-  };
+  const problems = (args: string[], where: string) => verifyProblem(op, args, where);
   let issue: string | undefined;
   if (op.check === "grubCfg") {
     const text = (await host.readFiles([op.path!]))[op.path!];

@@ -7,9 +7,10 @@
 import { hasEffect, sameArg, splitCmdline } from "./cmdline";
 import { Detection } from "./detect";
 import { Facts, KERNEL_CMDLINE, LIB_KERNEL_CMDLINE } from "./facts";
-import { applyGrub, GRUB_DROPIN_DIR, GRUB_MAIN, grubCmdline, undoGrub } from "./grub";
+import { applyGrub, GRUB_DROPIN_DIR, GRUB_MAIN, grubCmdline, LINUX, LINUX_DEFAULT, undoGrub } from "./grub";
 import { grubbyArgv, planKernels, undoKernels } from "./grubby";
 import { applyPlain, undoPlain } from "./plainfile";
+import { parseShellFile, wordTokens } from "./shellvars";
 import { Edit, emptyRestore, KernelEdit, Restore } from "./restore";
 
 export type Op =
@@ -53,26 +54,62 @@ export class PlanError extends Error {
 
 const isGrubFile = (p: string) => p === GRUB_MAIN || p.startsWith(GRUB_DROPIN_DIR + "/");
 
-function describeEdit(path: string, edits: readonly Edit[]): string {
-  const added = edits.filter((e) => e.path === path).flatMap((e) => e.added);
-  const removed = edits.filter((e) => e.path === path).flatMap((e) => e.removed);
+/** The kernel arguments a file assigns (GRUB variables, or a plain command-line file). */
+function argsIn(path: string, text: string | null): string[] {
+  if (text === null) return [];
+  if (!isGrubFile(path)) return splitCmdline(text);
+  try {
+    return parseShellFile(text)
+      .assignments.filter((a) => a.variable === LINUX || a.variable === LINUX_DEFAULT)
+      .flatMap((a) => wordTokens(a.word).filter((t) => !t.reference).map((t) => t.text));
+  } catch {
+    return [];
+  }
+}
+
+/** Multiset difference: what `b` has that `a` has not. */
+function minus(b: readonly string[], a: readonly string[]): string[] {
+  const rest = [...a];
+  return b.filter((x) => {
+    const i = rest.indexOf(x);
+    if (i < 0) return true;
+    rest.splice(i, 1);
+    return false;
+  });
+}
+
+/** " (adds …; removes …)": the arguments a file change adds and removes. */
+function describeChange(path: string, before: string | null, after: string | null): string {
+  const b = argsIn(path, before);
+  const a = argsIn(path, after);
   const parts = [];
+  const added = minus(a, b);
+  const removed = minus(b, a);
   if (added.length) parts.push(`adds ${added.join(" ")}`);
-  if (removed.length) parts.push(`replaces ${removed.join(" ")}`);
+  if (removed.length) parts.push(`removes ${removed.join(" ")}`);
   return parts.length ? ` (${parts.join("; ")})` : "";
 }
 
 /** Write / remove operations taking `current` to `target`. */
-function fileOps(current: Record<string, string | null>, target: Record<string, string | null>, why: (p: string) => string): Op[] {
+function fileOps(current: Record<string, string | null>, target: Record<string, string | null>, note: (path: string) => string | undefined = () => undefined): Op[] {
   const ops: Op[] = [];
   for (const path of [...new Set([...Object.keys(current), ...Object.keys(target)])].sort()) {
     const cur = current[path] ?? null;
     const want = target[path] ?? null;
     if (cur === want) continue;
-    if (want === null) ops.push({ kind: "remove", path, previous: cur!, description: `remove ${path}${why(path)}` });
-    else ops.push({ kind: "write", path, content: want, previous: cur, description: `${cur === null ? "create" : "write"} ${path}${why(path)}` });
+    const why = note(path) ?? describeChange(path, cur, want);
+    if (want === null) ops.push({ kind: "remove", path, previous: cur!, description: `remove ${path}${why}` });
+    else ops.push({ kind: "write", path, content: want, previous: cur, description: `${cur === null ? "create" : "write"} ${path}${why}` });
   }
   return ops;
+}
+
+/** "intel_iommu=on iommu=pt, without hugepages=16" for verify steps. */
+function expectation(present: readonly string[], absent: readonly string[]): string {
+  const parts = [];
+  if (present.length) parts.push(`with ${present.join(" ")}`);
+  if (absent.length) parts.push(`without ${absent.join(" ")}`);
+  return parts.join(", ") || "as configured";
 }
 
 /** Arguments we set before that the new configuration no longer has the effect of. */
@@ -98,7 +135,7 @@ function planGrub(f: Facts, det: Detection, wanted: readonly string[], prior: Re
   );
   const a = applyGrub({ files: base, readsDropins: f.grubReadsDropins }, wanted);
   const target = { ...base, ...a.changes };
-  const ops = fileOps(current, target, (p) => describeEdit(p, a.edits) || (p === a.configPath ? ` (adds ${wanted.join(" ")})` : ""));
+  const ops = fileOps(current, target);
   if (ops.length) {
     const [regen, ...more] = det.regenerate;
     ops.push({ kind: "run", argv: regen, description: `regenerate ${det.grubCfg}: ${regen.join(" ")}`, rewrites: det.grubCfg });
@@ -111,7 +148,7 @@ function planGrub(f: Facts, det: Detection, wanted: readonly string[], prior: Re
       path: det.grubCfg,
       present: [...wanted],
       absent,
-      description: `check that ${det.grubCfg} boots the first entry with ${[...wanted.map((w) => w), ...absent.map((x) => `no ${x}`)].join(" ") || "the user's arguments"}`,
+      description: `check that the first entry of ${det.grubCfg} boots ${expectation(wanted, absent)}`,
     });
   }
   return { ops, restore: { edits: a.edits, created: a.created, kernels: [] }, configPath: a.configPath, configured: a.cmdline };
@@ -137,8 +174,8 @@ function planCmdlineFile(f: Facts, wanted: readonly string[], prior: Restore, cr
     if (r.edit) edits.push(r.edit);
   }
   const configured = splitCmdline(target ?? (create ? kernelCmdlineSeed(f) : ""));
-  const ops = fileOps({ [KERNEL_CMDLINE]: cur }, { [KERNEL_CMDLINE]: target }, (p) =>
-    describeEdit(p, edits) || (created.includes(p) ? ` (the running kernel's arguments, adding ${wanted.join(" ")})` : ""),
+  const ops = fileOps({ [KERNEL_CMDLINE]: cur }, { [KERNEL_CMDLINE]: target }, () =>
+    created.length ? ` (the running kernel's arguments, as kernel-install uses without the file, plus ${wanted.join(" ")})` : undefined,
   );
   return { ops, edits, created, configured };
 }
@@ -160,7 +197,7 @@ function planKernelInstall(f: Facts, det: Detection, wanted: readonly string[], 
         versions: f.kernels.map((k) => k.version),
         present: [...wanted],
         absent,
-        description: `check the boot entries under ${f.bootPath}/loader/entries for ${wanted.join(" ")}`,
+        description: `check that the boot entries under ${f.bootPath}/loader/entries boot ${expectation(wanted, absent)}`,
       });
     }
   }
@@ -180,28 +217,24 @@ function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previou
     const current = { [GRUB_MAIN]: f.files[GRUB_MAIN] };
     const base = undoGrub(current, prior.edits.filter((e) => e.path === GRUB_MAIN), []);
     const a = applyGrub({ files: base, readsDropins: false }, wanted);
-    ops.push(...fileOps(current, { ...base, ...a.changes }, (p) => describeEdit(p, a.edits)));
+    ops.push(...fileOps(current, { ...base, ...a.changes }));
     restore.edits.push(...a.edits);
   }
   const base = undoKernels(f.grubby, prior.kernels);
   const k = planKernels(f.grubby, base, wanted);
-  for (const s of k.steps)
+  for (const { step, undo } of k.steps)
     ops.push({
       kind: "run",
-      argv: grubbyArgv(s),
-      description: `update the boot entry of ${s.kernel}: ${[...s.add.map((a) => `+${a}`), ...s.remove.map((r) => `-${r}`)].join(" ")}`,
-      rollback: grubbyArgv({ kernel: s.kernel, add: s.remove, remove: s.add }),
+      argv: grubbyArgv(step),
+      description: `update the boot entry of ${step.kernel}: ${[...step.add.map((a) => `+${a}`), ...step.remove.map((r) => `-${r}`)].join(" ")}`,
+      rollback: grubbyArgv(undo),
     });
   restore.kernels = k.edits as KernelEdit[];
   const configured = k.target[0]?.args ?? [];
-  if (ops.length)
-    ops.push({
-      kind: "verify",
-      check: "grubby",
-      present: [...wanted],
-      absent: dropped(previous, configured),
-      description: `check every boot entry (grubby --info=ALL) for ${wanted.join(" ")}`,
-    });
+  if (ops.length) {
+    const absent = dropped(previous, configured);
+    ops.push({ kind: "verify", check: "grubby", present: [...wanted], absent, description: `check that every boot entry (grubby --info=ALL) boots ${expectation(wanted, absent)}` });
+  }
   return { ops, restore, configPath: f.files[KERNEL_CMDLINE] != null ? KERNEL_CMDLINE : GRUB_MAIN, configured };
 }
 
@@ -223,6 +256,14 @@ export function plan(f: Facts, det: Detection, wanted: readonly string[], prior:
     case "grubby":
       return planGrubby(f, wanted, prior, previous);
   }
+}
+
+/** What is wrong with arguments a verify step read back (undefined: nothing). */
+export function verifyProblem(op: Extract<Op, { kind: "verify" }>, args: readonly string[], where: string): string | undefined {
+  const missing = op.present.filter((a) => !hasEffect(args, a));
+  const stale = op.absent.filter((a) => hasEffect(args, a));
+  if (!missing.length && !stale.length) return undefined;
+  return `${where} boots with "${args.join(" ")}"${missing.length ? `, without ${missing.join(" ")}` : ""}${stale.length ? `, still with ${stale.join(" ")}` : ""}`;
 }
 
 /** Whether the running kernel lacks the effect of any wanted argument. */
