@@ -31,6 +31,12 @@ export interface ResourceSpec<I extends object, O extends object> {
   read(ctx: Ctx, applied: I, outs: O): Promise<{ outs: O; observed: I } | undefined>;
   update(ctx: Ctx, olds: I, news: I, outs: O): Promise<O>;
   delete(ctx: Ctx, applied: I, outs: O): Promise<void>;
+  /**
+   * What applying `inputs` would change on the host now, one line per
+   * operation (empty when the host already matches). Shown by preview as
+   * `hostChanges`; a non-empty plan for unchanged inputs is drift to repair.
+   */
+  plan?(ctx: Ctx, inputs: I, applied?: I): Promise<string[]>;
 }
 
 export type State<I, O> = O & { connection: Connection; applied: I };
