@@ -318,6 +318,7 @@ async function build(recipe: ImageRecipe, hash: string, finalDir: string, log: (
 /** Removes images of older recipes (running VMs keep their open file). */
 function pruneOldImages(keep: string, log: (l: string) => void): void {
   for (const entry of fs.readdirSync(IMAGES_DIR)) {
+    if (/^failed-build-[0-9a-f]{16}\.log$/.test(entry)) fs.rmSync(path.join(IMAGES_DIR, entry), { force: true });
     if (entry === keep || !/^[0-9a-f]{16}$/.test(entry)) continue;
     if (fs.existsSync(path.join(IMAGES_DIR, `${entry}.lock`))) continue;
     log(`lab: removing image of an older recipe: ${entry}`);

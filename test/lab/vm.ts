@@ -143,6 +143,26 @@ async function acquireSlot(name: string, log: (l: string) => void): Promise<stri
   }
 }
 
+/** True when something on 127.0.0.1:port sends an SSH banner within timeoutMs. */
+function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: "127.0.0.1", port });
+    let got = "";
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.on("data", (d) => {
+      got += d.toString("latin1");
+      if (got.length >= 4) done(got.startsWith("SSH-"));
+    });
+    sock.on("error", () => done(false));
+    sock.on("close", () => done(false));
+  });
+}
+
 async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -190,7 +210,8 @@ export class LabVm {
   private sshPort = 0;
   private sshReady = false;
   private stopped = false;
-  /** Seconds from QEMU start to the first successful SSH command of the last boot. */
+  private bootStarted = Date.now();
+  /** Seconds from QEMU start (or reboot) to a finished boot answering over SSH. */
   bootSeconds?: number;
 
   private constructor(opts: LabVmOptions, image: LabImage) {
@@ -373,6 +394,7 @@ export class LabVm {
         continue;
       }
       if (this.qemuExit) throw this.bootFailure("QEMU exited at start");
+      this.bootStarted = Date.now() - 500;
       this.stopped = false;
       return;
     }
@@ -411,35 +433,64 @@ export class LabVm {
   }
 
   /**
-   * Waits until a command runs over SSH, printing progress to stderr. Resolves at
-   * once if SSH already answered since the last (re)boot.
+   * Waits until the guest answers over SSH and its boot has finished
+   * (`systemctl is-system-running --wait`), printing progress to stderr.
+   * Resolves at once if that already happened since the last (re)boot.
    */
-  async waitForSsh(timeoutMs: number = this.bootTimeoutMs, since: number = Date.now()): Promise<void> {
+  async waitForSsh(timeoutMs: number = this.bootTimeoutMs): Promise<void> {
     if (this.sshReady) return;
     if (!this.qemu) throw new Error(`lab[${this.name}]: not started`);
-    const deadline = Date.now() + timeoutMs;
+    await this.waitForBoot("waiting for ssh", this.bootStarted, Date.now() + timeoutMs, undefined);
+  }
+
+  /**
+   * Polls until SSH answers (from a boot other than `oldBootId`, if given) and
+   * the boot finished. Progress: a dot per probe, elapsed seconds every ~10 s.
+   */
+  private async waitForBoot(what: string, since: number, deadline: number, oldBootId: string | undefined): Promise<void> {
     const out = process.stderr;
-    out.write(`lab[${this.name}]: waiting for ssh on 127.0.0.1:${this.sshPort} `);
+    const secs = () => Math.round((Date.now() - since) / 100) / 10;
+    out.write(`lab[${this.name}]: ${what} on 127.0.0.1:${this.sshPort} `);
     let lastMark = Date.now();
+    let sawDown = oldBootId === undefined;
+    let lastError = "no SSH banner yet";
+    const fail = (why: string) => {
+      out.write("\n");
+      return this.bootFailure(why);
+    };
     for (;;) {
-      if (this.qemuExit) {
-        out.write("\n");
-        throw this.bootFailure("QEMU exited while booting");
-      }
-      const r = await this.execRaw("true", { timeoutMs: 20000, multiplex: false, connectTimeoutS: 10 });
-      if (r.code === 0) {
-        this.bootSeconds = Math.round((Date.now() - since) / 100) / 10;
-        out.write(` up after ${this.bootSeconds}s\n`);
-        this.sshReady = true;
-        return;
-      }
-      if (/host key|REMOTE HOST IDENTIFICATION|Permission denied/i.test(r.stderr)) {
-        out.write("\n");
-        throw this.bootFailure(`ssh refused: ${r.stderr.trim()}`);
-      }
+      if (this.qemuExit) throw fail(`QEMU exited (${what})`);
       if (Date.now() > deadline) {
-        out.write("\n");
-        throw this.bootFailure(`no ssh after ${Math.round(timeoutMs / 1000)}s (last ssh error: ${r.stderr.trim() || r.code})`);
+        throw fail(`${what}: gave up after ${Math.round((Date.now() - since) / 1000)}s (last: ${lastError})`);
+      }
+      if (await sshBanner(this.sshPort, 3000)) {
+        const r = await this.execRaw("cat /proc/sys/kernel/random/boot_id",
+          { timeoutMs: 30000, multiplex: false, connectTimeoutS: 20 });
+        if (r.code === 0 && r.stdout.trim() !== oldBootId) {
+          const sshAt = secs();
+          // Boot complete: libvirtd, networkd and friends are up, or failed.
+          const s = await this.execRaw(
+            "timeout 300 systemctl is-system-running --wait; systemctl --failed --no-legend --plain | awk '{print $1}'",
+            { timeoutMs: 320000 });
+          this.bootSeconds = secs();
+          const [state, ...failed] = s.stdout.trim().split("\n").filter(Boolean);
+          out.write(` ssh after ${sshAt}s, boot complete after ${this.bootSeconds}s (${state ?? "unknown"})\n`);
+          if (failed.length) this.log(`lab[${this.name}]: failed units in the guest: ${failed.join(", ")}`);
+          this.sshReady = true;
+          return;
+        }
+        if (r.code === 0) {
+          lastError = "still the old boot";
+        } else {
+          lastError = r.stderr.trim().split("\n").pop() || `ssh exit ${r.code}`;
+          if (/host key|IDENTIFICATION|Permission denied/i.test(r.stderr)) throw fail(`ssh refused: ${r.stderr.trim()}`);
+        }
+      } else {
+        lastError = "no SSH banner";
+        if (!sawDown) {
+          sawDown = true;
+          out.write(`(ssh down after ${Math.round((Date.now() - since) / 1000)}s) `);
+        }
       }
       if (Date.now() - lastMark >= 10000) {
         out.write(` ${Math.round((Date.now() - since) / 1000)}s `);
@@ -447,7 +498,7 @@ export class LabVm {
       } else {
         out.write(".");
       }
-      await sleep(2000);
+      await sleep(1000);
     }
   }
 
@@ -513,51 +564,17 @@ export class LabVm {
 
   /**
    * Reboots the guest and waits until SSH answers from the new boot (its
-   * boot_id changed). Rejects after `timeoutMs` (default: the boot timeout).
+   * boot_id changed) and that boot has finished. Rejects after `timeoutMs`
+   * (default: the boot timeout).
    */
   async reboot(opts: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? this.bootTimeoutMs;
     const bootId = (await this.run("cat /proc/sys/kernel/random/boot_id")).trim();
     const started = Date.now();
-    const deadline = started + timeoutMs;
-    this.log(`lab[${this.name}]: rebooting`);
     await this.run("nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &");
     this.closeMaster();
     this.sshReady = false;
-    const out = process.stderr;
-    out.write(`lab[${this.name}]: waiting for the new boot `);
-    let down = false;
-    let lastMark = Date.now();
-    for (;;) {
-      if (this.qemuExit) {
-        out.write("\n");
-        throw this.bootFailure("QEMU exited during reboot");
-      }
-      const r = await this.execRaw("cat /proc/sys/kernel/random/boot_id",
-        { timeoutMs: 20000, multiplex: false, connectTimeoutS: 10 });
-      const now = r.code === 0 ? r.stdout.trim() : "";
-      if (now && now !== bootId) {
-        this.bootSeconds = Math.round((Date.now() - started) / 100) / 10;
-        this.sshReady = true;
-        out.write(` up after ${this.bootSeconds}s\n`);
-        return;
-      }
-      if (!now && !down) {
-        down = true;
-        out.write(`(ssh down after ${Math.round((Date.now() - started) / 1000)}s) `);
-      }
-      if (Date.now() > deadline) {
-        out.write("\n");
-        throw this.bootFailure(`no ssh from a new boot ${Math.round(timeoutMs / 1000)}s after reboot`);
-      }
-      if (Date.now() - lastMark >= 10000) {
-        out.write(` ${Math.round((Date.now() - started) / 1000)}s `);
-        lastMark = Date.now();
-      } else {
-        out.write(".");
-      }
-      await sleep(2000);
-    }
+    await this.waitForBoot("rebooting", started, started + timeoutMs, bootId);
   }
 
   /** Kills QEMU, releases the run slot and removes the run directory. Idempotent. */
