@@ -18,6 +18,7 @@ import {
   planInterfaceRemoval,
 } from "../provider/resources/domainVfInterface/plan";
 import { DomainDef, DomainInterface, parseDomain, parseInterface } from "../provider/libvirt/domain";
+import { parseNetwork } from "../provider/libvirt/network";
 import { spec } from "../provider/resources/domainVfInterface";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", "libvirt", name), "utf8");
@@ -35,11 +36,13 @@ const facts = (live: DomainInterface[], config: DomainInterface[], over: Partial
   persistent: true,
   live: dom(live),
   config: dom(config),
+  poolVfs: POOL_VFS,
   ...over,
 });
 
-/** How libvirt shows a pool interface in a running guest: the VF it got, the network it came from. */
-const liveFromPool = (mac = MAC, vf = "0000:02:10.2"): DomainInterface => ({ type: "hostdev", managed: true, mac, network: "pool0", pciAddress: vf, alias: "hostdev0", driver: "vfio" });
+/** How libvirt shows a pool interface in a running guest: a hostdev with the VF it got, no network. */
+const liveFromPool = (mac = MAC, vf = "0000:02:10.2"): DomainInterface => ({ type: "hostdev", managed: true, mac, pciAddress: vf, alias: "hostdev0", driver: "vfio" });
+const POOL_VFS = ["0000:02:10.0", "0000:02:10.2", "0000:02:10.4", "0000:02:10.6"];
 const configOnPool = (mac = MAC): DomainInterface => ({ type: "network", mac, network: "pool0" });
 
 const steps = (p: Parameters<typeof allOps>[0]) => allOps(p).map((o) => o.description);
@@ -135,10 +138,10 @@ describe("DomainVfInterface plan", () => {
   it("live: false / config: false remove it from that scope", () => {
     const f = facts([liveFromPool()], [configOnPool()]);
     const liveOff = planInterface(f, inputs({ live: false }), MAC, "update");
-    expect(steps(liveOff)).to.deep.equal([`detach interface ${MAC} (network pool0 (VF 0000:02:10.2)) from domain tiny (running guest)`]);
+    expect(steps(liveOff)).to.deep.equal([`detach interface ${MAC} (VF 0000:02:10.2) from domain tiny (running guest)`]);
     expect(liveOff.awaitLiveRemoval).to.equal(true);
     // Detach names the device the way libvirt shows it, matched by MAC.
-    expect(parseInterface(liveOff.detach[0].stdin!)).to.deep.equal({ type: "hostdev", managed: true, mac: MAC, network: "pool0", pciAddress: "0000:02:10.2" });
+    expect(parseInterface(liveOff.detach[0].stdin!)).to.deep.equal({ type: "hostdev", managed: true, mac: MAC, pciAddress: "0000:02:10.2" });
     const configOff = planInterface(f, inputs({ config: false }), MAC, "update");
     expect(commands(configOff)).to.deep.equal(["env LC_ALL=C virsh -q -c qemu:///system detach-device tiny '<xml>' --config"]);
     expect(configOff.awaitLiveRemoval).to.equal(false);
@@ -147,7 +150,7 @@ describe("DomainVfInterface plan", () => {
   it("refuses a MAC the domain already uses for something else (create)", () => {
     const f = facts([], [{ type: "bridge", mac: MAC }]);
     expect(planInterface(f, inputs({ mac: MAC }), MAC, "create").refused).to.equal(
-      `domain tiny already has an interface with MAC ${MAC} (source is an interface of type bridge, want network pool0; type is bridge, want network); choose another mac`,
+      `domain tiny already has an interface with MAC ${MAC} (source is an interface of type bridge, want network pool0); choose another mac`,
     );
   });
 
@@ -176,10 +179,15 @@ describe("DomainVfInterface differences and errors", () => {
     const want = desiredInterface(inputs({ vlan: 42 }), MAC);
     expect(interfaceDifferences({ ...configOnPool(), vlan: { tags: [{ id: 42 }] } }, want, "config")).to.deep.equal([]);
     expect(interfaceDifferences(configOnPool(), want, "config")).to.deep.equal(["vlan is none, want 42"]);
-    expect(interfaceDifferences({ ...liveFromPool(), vlan: { tags: [{ id: 42 }] } }, want, "live")).to.deep.equal([]);
-    expect(interfaceDifferences(liveFromPool(), want, "live")).to.deep.equal(["vlan is none, want 42"]);
+    expect(interfaceDifferences({ ...liveFromPool(), vlan: { tags: [{ id: 42 }] } }, want, "live", POOL_VFS)).to.deep.equal([]);
+    expect(interfaceDifferences(liveFromPool(), want, "live", POOL_VFS)).to.deep.equal(["vlan is none, want 42"]);
+    // A running guest's pool interface is recognised by holding one of the pool's VFs.
+    expect(interfaceDifferences({ ...liveFromPool("52:54:00:00:00:09", "0000:05:00.1"), vlan: { tags: [{ id: 42 }] } }, want, "live", POOL_VFS)).to.deep.equal([
+      "source is VF 0000:05:00.1, want network pool0",
+    ]);
     const vf = desiredInterface(inputs({ source: { pciAddress: "0000:02:10.2" } }), MAC);
-    expect(interfaceDifferences(liveFromPool(), vf, "live")).to.deep.equal(["source is network pool0 (VF 0000:02:10.2), want VF 0000:02:10.2"]);
+    expect(interfaceDifferences(liveFromPool(), vf, "live")).to.deep.equal([]);
+    expect(interfaceDifferences(configOnPool(), vf, "config")).to.deep.equal(["source is network pool0, want VF 0000:02:10.2"]);
   });
 
   it("libvirt's errors come back with the domain, the VF and a hint", () => {
@@ -207,6 +215,28 @@ describe("DomainVfInterface outputs and refresh", () => {
     const f: DomainFacts = { exists: true, running: false, persistent: true, live: d, config: d };
     const w = inputs({ source: { network: "passthrough" }, vlan: 42, mac: "52:54:00:aa:00:01" });
     expect(observedInputs(f, w, "52:54:00:aa:00:01")).to.deep.equal(w);
+  });
+
+  it("reads the lab's running guest (pool interface and VF by address) without drift", () => {
+    const f: DomainFacts = {
+      exists: true,
+      running: true,
+      persistent: true,
+      live: parseDomain(fixture("lab-domain-live.xml")),
+      config: parseDomain(fixture("lab-domain-config.xml")),
+      poolVfs: parseNetwork(fixture("lab-network-pf-live.xml")).forward!.addresses,
+    };
+    const pool = inputs({ domain: "tiny", source: { network: "p0" }, mac: "52:54:00:5b:00:01", vlan: 42 });
+    expect(observedInputs(f, pool, pool.mac!)).to.deep.equal(pool);
+    expect(allOps(planInterface(f, pool, pool.mac!, "create"))).to.deep.equal([]);
+    expect(outputsOf(f, pool, pool.mac!)).to.deep.equal({ mac: "52:54:00:5b:00:01", pciAddress: "0000:02:10.0", alias: "hostdev1" });
+    const direct = inputs({ domain: "tiny", source: { pciAddress: "0000:02:10.2" }, mac: "52:54:00:5b:00:02", vlan: 100 });
+    expect(observedInputs(f, direct, direct.mac!)).to.deep.equal(direct);
+    expect(allOps(planInterface(f, direct, direct.mac!, "update"))).to.deep.equal([]);
+    // Live only (config: false): still recognised as the pool interface.
+    const liveOnly = { ...f, config: parseDomain(fixture("lab-domain-config.xml")), persistent: true };
+    liveOnly.config = { ...liveOnly.config!, interfaces: [] };
+    expect(observedInputs(liveOnly, { ...pool, config: false }, pool.mac!)).to.deep.equal({ ...pool, config: false });
   });
 
   it("in place: observed equals applied; gone: undefined", () => {

@@ -17,9 +17,10 @@ import {
   poolNetwork,
   renderNetwork,
 } from "../provider/libvirt/network";
-import { DomainInterface, interfaceElement, interfaceFromElement, interfacesOnNetwork, parseDomain, parseInterface, renderInterface } from "../provider/libvirt/domain";
+import { DomainInterface, interfaceElement, interfaceFromElement, parseDomain, parseInterface, renderInterface } from "../provider/libvirt/domain";
 import { infoFlag, isNotFound, isVirshMissing, libvirtMessage, parseInfo, parseNames, virsh, withXmlFile, XML_FILE } from "../provider/libvirt/virsh";
 import { execute, Operation } from "../provider/libvirt/exec";
+import { parsePort, renderPort } from "../provider/libvirt/port";
 import { HostCommandError, PartialApplyError, RemoteHost } from "../provider/host";
 import type { ExecResult, OpenChannel, Transport } from "../provider/host/transport";
 
@@ -208,8 +209,6 @@ describe("domain XML", () => {
     // MACs are compared lower-case; the guest-side <address> is not the VF.
     expect(d.interfaces[1]).to.deep.equal({ type: "hostdev", managed: true, mac: "52:54:00:aa:00:02", pciAddress: "0000:03:10.2", driver: "vfio" });
     expect(d.interfaces[2].type).to.equal("bridge");
-    expect(interfacesOnNetwork(d, "passthrough").map((i) => i.mac)).to.deep.equal(["52:54:00:aa:00:01"]);
-    expect(interfacesOnNetwork(d, "other")).to.deep.equal([]);
   });
 
   it("reads the seed's hostdev interface with VLAN and 802.1Qbh port profile", () => {
@@ -272,6 +271,32 @@ describe("domain XML", () => {
         "",
       ].join("\n"),
     );
+  });
+});
+
+describe("network port XML", () => {
+  it("reads the lab's port: owner domain, MAC, VLAN and the VF it is plugged into", () => {
+    const p = parsePort(fixture("lab-networkport.xml"));
+    expect(p).to.deep.equal({
+      uuid: p.uuid,
+      owner: { name: "tiny", uuid: p.owner!.uuid },
+      mac: "52:54:00:5b:00:01",
+      vlan: { tags: [{ id: 42 }] },
+      plug: { type: "hostdev-pci", managed: true, pciAddress: "0000:02:10.0" },
+    });
+    expect(parsePort(renderPort(p))).to.deep.equal(p);
+  });
+
+  it("reads the lab's running guest: a pool interface shows as hostdev with its VF and no network", () => {
+    const live = parseDomain(fixture("lab-domain-live.xml"));
+    const pool = live.interfaces.find((i) => i.mac === "52:54:00:5b:00:01")!;
+    expect(pool).to.deep.equal({ type: "hostdev", managed: true, mac: "52:54:00:5b:00:01", pciAddress: "0000:02:10.0", vlan: { tags: [{ id: 42 }] }, alias: "hostdev1", driver: "vfio" });
+    const config = parseDomain(fixture("lab-domain-config.xml")).interfaces.find((i) => i.mac === "52:54:00:5b:00:01");
+    expect(config).to.deep.equal({ type: "network", mac: "52:54:00:5b:00:01", network: "p0", vlan: { tags: [{ id: 42 }] } });
+    expect(live.id).to.equal(1);
+    const net = parseNetwork(fixture("lab-network-pf-live.xml"));
+    expect(net.connections).to.equal(1);
+    expect(net.forward?.addresses).to.deep.equal(["0000:02:10.0", "0000:02:10.2", "0000:02:10.4", "0000:02:10.6"]);
   });
 });
 

@@ -12,7 +12,7 @@ export interface VirtualPort {
 }
 
 export interface DomainInterface {
-  /** "network", "hostdev", "bridge"… In live XML a network interface shows the type of what it got. */
+  /** "network", "hostdev", "bridge"… In live XML a pool interface shows as hostdev, with the VF it got and no network. */
   type: string;
   managed?: boolean;
   mac?: string;
@@ -101,9 +101,4 @@ export function parseInterface(xml: string): DomainInterface {
 
 export function renderInterface(i: DomainInterface): string {
   return buildXml(interfaceElement(i));
-}
-
-/** Interfaces of a domain connected to a network (by config, or as allocated in live XML). */
-export function interfacesOnNetwork(d: DomainDef, network: string): DomainInterface[] {
-  return d.interfaces.filter((i) => i.network === network);
 }

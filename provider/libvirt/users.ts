@@ -1,36 +1,40 @@
-// Which running guests use a network: their live XML has an interface whose
-// source is the network. Used to refuse cutting guests off (delete, restart)
-// and to name them when refusing.
+// Which guests use a network: the network's ports (one per connected guest
+// interface, each naming its owner domain). Used to refuse cutting guests
+// off (delete, restart) and to name them when refusing.
 import type { RemoteHost } from "../host";
 import { commandLine, HostCommandError } from "../host";
-import { interfacesOnNetwork, parseDomain } from "./domain";
+import { parsePort } from "./port";
 import { isNotFound, parseNames, virsh } from "./virsh";
 
 export interface NetworkUser {
   domain: string;
-  /** MACs of the domain's interfaces on the network. */
+  /** MACs of the domain's interfaces on the network, with the VF each holds. */
   macs: string[];
 }
 
-/** Running domains with an interface on `network`; two round trips. */
+/** Guests connected to `network`, from its ports; two round trips (one when there are none). */
 export async function networkUsers(host: RemoteHost, uri: string, network: string): Promise<NetworkUser[]> {
-  const listArgv = virsh(uri, "list", "--uuid");
+  const listArgv = virsh(uri, "net-port-list", network, "--uuid");
   const [list] = await host.batch([listArgv]);
-  if (list.code !== 0) throw new HostCommandError(host.name, commandLine(listArgv), list.code, list.stdout, list.stderr, "list running domains");
+  if (list.code !== 0) {
+    if (isNotFound(list)) return [];
+    throw new HostCommandError(host.name, commandLine(listArgv), list.code, list.stdout, list.stderr, `list the ports of network ${network}`);
+  }
   const uuids = parseNames(list.stdout);
   if (uuids.length === 0) return [];
-  const dumps = await host.batch(uuids.map((u) => virsh(uri, "dumpxml", u)));
-  const users: NetworkUser[] = [];
+  const dumps = await host.batch(uuids.map((u) => virsh(uri, "net-port-dumpxml", network, u)));
+  const byDomain = new Map<string, string[]>();
   dumps.forEach((r, i) => {
     if (r.code !== 0) {
-      if (isNotFound(r)) return; // stopped and undefined in between
-      throw new HostCommandError(host.name, commandLine(virsh(uri, "dumpxml", uuids[i])), r.code, r.stdout, r.stderr, "read a running domain");
+      if (/not found|no network port/i.test(r.stderr)) return; // released in between
+      throw new HostCommandError(host.name, commandLine(virsh(uri, "net-port-dumpxml", network, uuids[i])), r.code, r.stdout, r.stderr, `read a port of network ${network}`);
     }
-    const d = parseDomain(r.stdout);
-    const on = interfacesOnNetwork(d, network);
-    if (on.length) users.push({ domain: d.name, macs: on.map((x) => x.mac ?? "?") });
+    const p = parsePort(r.stdout);
+    const owner = p.owner?.name ?? `(port ${p.uuid})`;
+    const what = p.plug?.pciAddress ? `${p.mac ?? "?"} on VF ${p.plug.pciAddress}` : (p.mac ?? "?");
+    byDomain.set(owner, [...(byDomain.get(owner) ?? []), what]);
   });
-  return users;
+  return [...byDomain].map(([domain, macs]) => ({ domain, macs }));
 }
 
 export function describeUsers(users: readonly NetworkUser[]): string {

@@ -1,15 +1,19 @@
 // Reading a domain's interfaces from a host in one round trip: dominfo for
-// state and persistence, the running and the persistent XML.
+// state and persistence, the running and the persistent XML, and for a pool
+// interface the pool's VFs (a running guest shows only the VF it got).
 import { commandLine, HostCommandError, RemoteHost } from "../../host";
 import { parseDomain } from "../../libvirt/domain";
+import { parseNetwork } from "../../libvirt/network";
 import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh } from "../../libvirt/virsh";
 import { DomainFacts } from "./plan";
 
-export async function observeDomain(host: RemoteHost, uri: string, domain: string): Promise<DomainFacts> {
+export async function observeDomain(host: RemoteHost, uri: string, domain: string, network?: string): Promise<DomainFacts> {
   const info = virsh(uri, "dominfo", domain);
   const live = virsh(uri, "dumpxml", domain);
   const config = virsh(uri, "dumpxml", "--inactive", domain);
-  const [ri, rl, rc] = await host.batch([info, live, config]);
+  const cmds = [info, live, config];
+  if (network !== undefined) cmds.push(virsh(uri, "net-dumpxml", network));
+  const [ri, rl, rc, rn] = await host.batch(cmds);
   if (ri.code !== 0) {
     if (isNotFound(ri)) return { exists: false, running: false, persistent: false };
     const what = isVirshMissing(ri) ? "virsh is not installed on this host (install libvirt-clients / libvirt-daemon-system)" : `read domain ${domain}`;
@@ -19,6 +23,8 @@ export async function observeDomain(host: RemoteHost, uri: string, domain: strin
   // "Id: -" for a domain that is not running; paused and other active states have an id.
   const running = /^[0-9]+$/.test(i.Id ?? "");
   const facts: DomainFacts = { exists: true, running, persistent: infoFlag(i, "Persistent") };
+  // A missing or unreadable network leaves the pool unknown; interfaces are still ours by MAC.
+  if (rn?.code === 0) facts.poolVfs = parseNetwork(rn.stdout).forward?.addresses ?? [];
   if (rl.code !== 0) throw new HostCommandError(host.name, commandLine(live), rl.code, rl.stdout, rl.stderr, `read domain ${domain}`);
   facts.live = parseDomain(rl.stdout);
   if (facts.persistent) {

@@ -45,7 +45,7 @@ async function awaitRemoval(host: RemoteHost, w: Pick<IfaceInputs, "domain" | "l
 
 async function apply(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mode: "create" | "update"): Promise<IfaceOutputs> {
   return ctx.host.withLock(async () => {
-    const facts = await observeDomain(ctx.host, w.libvirtUri, w.domain);
+    const facts = await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network);
     const mac = w.mac ?? knownMac ?? newMac(facts);
     const plan = planInterface(facts, w, mac, mode);
     if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
@@ -54,7 +54,7 @@ async function apply(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mod
     await execute(ctx.host, plan.detach);
     if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
     await execute(ctx.host, plan.attach);
-    return outputsOf(await observeDomain(ctx.host, w.libvirtUri, w.domain), w, mac);
+    return outputsOf(await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network), w, mac);
   });
 }
 
@@ -71,7 +71,7 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
   update: (ctx, _olds, w, outs) => apply(ctx, w, outs.mac, "update"),
 
   async read(ctx, applied, outs) {
-    const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain);
+    const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain, applied.source.network);
     const observed = observedInputs(facts, applied, outs.mac);
     if (!observed) return undefined;
     return { outs: outputsOf(facts, applied, outs.mac), observed };

@@ -17,6 +17,8 @@ export interface DomainFacts {
   live?: DomainDef;
   /** dumpxml --inactive: the persistent definition. */
   config?: DomainDef;
+  /** For a pool source: the VFs the network holds (live), to recognise a pool interface in the running XML. */
+  poolVfs?: string[];
 }
 
 export interface Plan {
@@ -53,19 +55,29 @@ function vlanOf(i: DomainInterface): number | undefined | "other" {
 }
 
 /**
+ * Whether a running guest's interface is the pool interface wanted: libvirt
+ * shows it as a hostdev with the VF it got and no network, so it is
+ * recognised by being one of the pool's VFs (or by the network name, should
+ * libvirt show it).
+ */
+function fromPool(found: DomainInterface, network: string, poolVfs: readonly string[] | undefined): boolean {
+  if (found.network !== undefined) return found.network === network;
+  return found.type === "hostdev" && found.pciAddress !== undefined && (poolVfs === undefined || poolVfs.includes(found.pciAddress));
+}
+
+/**
  * Differences between an interface found in the domain and the one wanted.
  * In live XML a pool interface shows what it got (type hostdev, the VF's
  * address, the network's VLAN), so there only the source and what the
  * program sets itself are compared.
  */
-export function interfaceDifferences(found: DomainInterface, want: DomainInterface, scope: "live" | "config"): string[] {
+export function interfaceDifferences(found: DomainInterface, want: DomainInterface, scope: "live" | "config", poolVfs?: readonly string[]): string[] {
   const d: string[] = [];
   if (want.network !== undefined) {
-    if (found.network !== want.network) d.push(`source is ${describeSource(found)}, want network ${want.network}`);
-    if (scope === "config" && found.type !== "network") d.push(`type is ${found.type}, want network`);
-  } else {
-    if (found.type !== "hostdev" || found.pciAddress !== want.pciAddress || found.network !== undefined)
-      d.push(`source is ${describeSource(found)}, want VF ${want.pciAddress}`);
+    const same = scope === "live" ? fromPool(found, want.network, poolVfs) : found.type === "network" && found.network === want.network;
+    if (!same) d.push(`source is ${describeSource(found)}, want network ${want.network}`);
+  } else if (found.type !== "hostdev" || found.pciAddress !== want.pciAddress || found.network !== undefined) {
+    d.push(`source is ${describeSource(found)}, want VF ${want.pciAddress}`);
   }
   const fv = vlanOf(found);
   const wv = vlanOf(want);
@@ -79,7 +91,7 @@ export function interfaceDifferences(found: DomainInterface, want: DomainInterfa
 export function describeSource(i: Pick<DomainInterface, "network" | "pciAddress" | "type">): string {
   if (i.network !== undefined) return `network ${i.network}${i.pciAddress ? ` (VF ${i.pciAddress})` : ""}`;
   if (i.pciAddress !== undefined) return `VF ${i.pciAddress}`;
-  return `an interface of type ${i.type}`;
+  return `an interface of type ${i.type || "(none)"}`;
 }
 
 const HINTS: [RegExp, string][] = [
@@ -145,7 +157,7 @@ export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode:
   // A MAC taken by something else is not ours to replace when creating.
   if (mode === "create" && w.mac !== undefined) {
     for (const [scope, found] of [["live", liveFound], ["config", configFound]] as const) {
-      const d = found ? interfaceDifferences(found, desired, scope) : [];
+      const d = found ? interfaceDifferences(found, desired, scope, f.poolVfs) : [];
       if (found && d.length)
         return { detach: [], attach: [], refused: `domain ${w.domain} already has an interface with MAC ${mac} (${d.join("; ")}); choose another mac` };
     }
@@ -157,7 +169,7 @@ export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode:
   let attachConfig = false;
   if (want.live) {
     if (!liveFound) attachLive = true;
-    else if (interfaceDifferences(liveFound, desired, "live").length) {
+    else if (interfaceDifferences(liveFound, desired, "live", f.poolVfs).length) {
       detach.push(detachOp(w, liveFound, "live"));
       awaitLiveRemoval = true;
       attachLive = true;
@@ -202,10 +214,14 @@ export function observedInputs(f: DomainFacts, applied: IfaceInputs, mac: string
   const configFound = f.persistent ? findByMac(f.config, mac) : undefined;
   if (!liveFound && !configFound) return undefined;
   const o: IfaceInputs = { ...applied };
-  const from = configFound ?? liveFound!;
-  // A live pool interface shows the network too; without it, the VF address is all there is.
-  if (from.network !== undefined) o.source = { network: from.network };
-  else if (from.pciAddress !== undefined) o.source = { pciAddress: from.pciAddress };
+  if (configFound) {
+    if (configFound.network !== undefined) o.source = { network: configFound.network };
+    else if (configFound.pciAddress !== undefined) o.source = { pciAddress: configFound.pciAddress };
+  } else if (liveFound && !(applied.source.network !== undefined && fromPool(liveFound, applied.source.network, f.poolVfs))) {
+    // Only in the running guest, and not from the pool: what it holds is a VF by address.
+    if (liveFound.network !== undefined) o.source = { network: liveFound.network };
+    else if (liveFound.pciAddress !== undefined) o.source = { pciAddress: liveFound.pciAddress };
+  }
   if (configFound) {
     const v = vlanOf(configFound);
     if (typeof v === "number") o.vlan = v;
