@@ -59,7 +59,7 @@ export function groupWarnings(devs: readonly IommuGroupDevice[]): string[] {
     const shared = nics.length > 1 || others.length > 0;
     if (nics.length && shared)
       w.push(
-        `IOMMU group ${g}: NIC ${nics.map((d) => d.device).join(", ")} shares the group with ${[...nics.slice(1), ...others]
+        `IOMMU group ${g}: NIC ${nics[0].device} shares the group with ${[...nics.slice(1), ...others]
           .map((d) => `${d.device} (class ${d.pciClass})`)
           .join(", ")}; devices in one group can only be passed through together`,
       );

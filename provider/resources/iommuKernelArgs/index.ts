@@ -221,7 +221,7 @@ async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: 
 }
 
 /** Inputs as the host now has them: what of ours no longer takes effect is dropped. */
-function observedInputs(applied: Inputs, args: readonly string[], configured: readonly string[]): Inputs {
+export function observedInputs(applied: Inputs, args: readonly string[], configured: readonly string[]): Inputs {
   const has = (a: string) => hasEffect(configured, a);
   const vendor = args.filter(isVendorArg);
   return {
