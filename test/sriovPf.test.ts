@@ -17,6 +17,10 @@ import { Desired, explainVfWriteFailure, Op, plan, PlanOptions, VF_WRITE_SCRIPT 
 import { parseModprobe, renderModprobe, renderUdevRule, renderUnit, unitScript } from "../provider/resources/sriovPf/render";
 import { inputSchema } from "../provider/resources/sriovPf/schema";
 import { describeUsers, findUsers, parseUsageOutput, pciOf } from "../provider/resources/sriovPf/usage";
+import { ProviderProcess, secret, UNKNOWN as WIRE_UNKNOWN } from "./support/engine";
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const providers = require("pulumi-sriov/dist/provider");
 
 const FIXTURES = path.join(__dirname, "fixtures", "sriovPf");
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "utf8");
@@ -180,9 +184,9 @@ describe("SriovPf", () => {
     });
 
     it("reports every bad property at once, each by name", async () => {
-      const r = await check({ interface: "no/slash", numVfs: -1, persist: "rc.local", mtu: 20, autoprobe: "yes", extra: 1 });
+      const r = await check({ interface: "no/slash", pciAddress: "01:00.0", numVfs: -1, persist: "rc.local", mtu: 20, autoprobe: "yes", extra: 1 });
       const props = r.failures.map((f) => f.property).sort();
-      expect(props).to.include.members(["interface", "numVfs", "persist", "mtu", "autoprobe"]);
+      expect(props).to.include.members(["interface", "numVfs", "persist", "mtu", "autoprobe", "pciAddress"]);
       expect(r.failures.find((f) => f.property === "persist")!.reason).to.match(/systemd, udev, modprobe, none/);
     });
 
@@ -206,6 +210,26 @@ describe("SriovPf", () => {
 
     it("builds its schema per call (nothing at module level to serialize)", () => {
       expect(inputSchema()).to.not.equal(inputSchema());
+    });
+  });
+
+  describe("in the real dynamic-provider process", () => {
+    let proc: ProviderProcess;
+    before(async () => {
+      proc = await ProviderProcess.start();
+    });
+    after(async () => {
+      await proc?.stop();
+    });
+
+    it("check names every bad property before any host is contacted", async () => {
+      const r = await proc.check(providers.sriovPf, "pf", {}, { connection: secret(conn), interface: "ens4", macAddress: "zz", numVfs: 2.5, persist: "modprobe", autoprobe: false });
+      expect(r.failures.map((f) => f.property).sort()).to.deep.equal(["autoprobe", "macAddress", "macAddress", "numVfs"]);
+    });
+
+    it("preview: values still unknown pass check", async () => {
+      const r = await proc.check(providers.sriovPf, "pf", {}, { connection: secret(conn), interface: WIRE_UNKNOWN, numVfs: WIRE_UNKNOWN }, { preview: true });
+      expect(r.failures).to.deep.equal([]);
     });
   });
 

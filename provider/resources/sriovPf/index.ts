@@ -184,6 +184,18 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
     });
   },
 
+  async plan(ctx, inputs, applied) {
+    // What preview shows: the same operations create/update would run now.
+    // (An MTU no longer managed is put back by update to the one found, which only the state knows.)
+    const facts = await locate(ctx, inputs);
+    const p = plan(facts, desiredOf(inputs), {
+      host: ctx.host.name,
+      selector: selectorOf(inputs).kind,
+      recreate: applied !== undefined && applied.autoprobe !== inputs.autoprobe,
+    });
+    return [...p.ops.map((o) => o.description), ...p.warnings.map((w) => `warning: ${w}`)];
+  },
+
   async delete(ctx, applied, outs) {
     await ctx.host.withLock(() => restore(ctx, applied, outs));
   },

@@ -88,6 +88,7 @@ export function inputSchema(): z.ZodType<SriovPfInputs> {
     })
     .strict()
     .superRefine((v, ctx) => {
+      // v may hold invalid values here: only compare, never trust types.
       const given = SELECTORS.filter((k) => v[k] !== undefined);
       if (given.length === 0)
         ctx.addIssue({ code: "custom", path: ["interface"], message: "one of interface, pciAddress or macAddress is required to find the PF" });
@@ -111,5 +112,6 @@ export function inputSchema(): z.ZodType<SriovPfInputs> {
             message: 'is not kept across reboots with persist "modprobe"; use persist "systemd" or "udev", or set the MTU in the host\'s network configuration',
           });
       }
-    }) as unknown as z.ZodType<SriovPfInputs>;
+      // Runs even when a field is invalid, so every bad property is reported at once.
+    }, { when: () => true }) as unknown as z.ZodType<SriovPfInputs>;
 }
