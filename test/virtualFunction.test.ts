@@ -9,7 +9,7 @@ import * as path from "path";
 import { lifecycle } from "../provider/resource";
 import { UNKNOWN } from "../provider/validate";
 import { spec } from "../provider/resources/virtualFunction";
-import { HostFacts, parseFacts, parseProbe, vfAttributes, vfInfo, parseIpLinks, VfAttributes } from "../provider/resources/virtualFunction/facts";
+import { HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
 import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
 import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
@@ -193,22 +193,58 @@ describe("VirtualFunction inputs", () => {
 });
 
 describe("VirtualFunction host output parsing", () => {
-  it("reads the probe: PF, VF, driver, IOMMU group, unit", () => {
-    const p = parseProbe(fixture("probe-igb-vf1.txt"));
-    expect(p.pf).to.deep.include({ pciAddress: "0000:01:00.0", netdev: "enp1s0", driver: "igb", numVfs: 2, totalVfs: 7, autoprobe: true, operstate: "down" });
-    expect(p.pf!.carrier).to.equal(undefined);
-    expect(p.pf!.speed).to.equal(undefined);
-    expect(p.vf).to.deep.include({ pciAddress: "0000:01:10.2", driver: "igbvf", driverOverride: "", netdev: "enp1s0v1", iommuGroup: 12, numaNode: -1 });
-    expect(p.vf!.groupDevices).to.deep.equal([{ pciAddress: "0000:01:10.2", driver: "igbvf" }]);
-    expect(p.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: null, enabled: "", active: "inactive" });
-    expect(p.vfioPciLoaded).to.equal(true);
+  // Both files are the probe's output captured on the lab host (igb PF, igbvf VFs).
+  it("reads PF, VF, driver, IOMMU group, attributes and unit (captured: VF 1 configured)", () => {
+    const f = parseFacts(1, fixture("probe-igb-vf1.txt"));
+    expect(f.pf).to.deep.equal({
+      pciAddress: "0000:01:00.0",
+      namePciAddress: "0000:01:00.0",
+      netdev: "enp1s0",
+      driver: "igb",
+      operstate: "up",
+      carrier: true,
+      speed: 1000,
+      numVfs: 3,
+      totalVfs: 7,
+      autoprobe: true,
+    });
+    expect(f.vf).to.deep.equal({
+      pciAddress: "0000:01:10.2",
+      driver: "igbvf",
+      driverOverride: "",
+      netdev: "enp1s0v1",
+      netdevMac: "02:00:00:00:00:22",
+      iommuGroup: 9,
+      numaNode: -1,
+      groupDevices: [{ pciAddress: "0000:01:10.2", driver: "igbvf" }],
+      vfioUsers: [],
+    });
+    expect(f.attributes).to.deep.equal({ mac: "02:00:00:00:00:22", vlan: 42, qos: 5, vlanProtocol: "802.1Q", spoofCheck: false, trust: true, linkState: "auto", minTxRate: 0, maxTxRate: 50 });
+    expect(f.otherVfMacs.map((o) => `${o.pf}/${o.index}`)).to.deep.equal(["enp1s0/0", "enp1s0/2"]);
+    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: null, enabled: "", active: "inactive" });
+    expect(f.machineId).to.equal("1f7ebed7891a4b11a26778bb9c26564c");
+    expect(f.vfioPciLoaded).to.equal(true);
   });
 
-  it("takes the unit file after the marker byte for byte", () => {
+  it("reads a vfio-pci binding, the process holding its group, and the unit (captured: VF 2)", () => {
+    const f = parseFacts(2, fixture("probe-igb-vf2-vfio.txt"));
+    expect(f.vf).to.deep.include({ pciAddress: "0000:01:10.4", driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "", netdevMac: "", iommuGroup: 10 });
+    expect(f.vf!.groupDevices).to.deep.equal([{ pciAddress: "0000:01:10.4", driver: "vfio-pci" }]);
+    expect(f.vf!.vfioUsers).to.deep.equal([{ pid: 648, command: "sleep" }]);
+    expect(f.vfioPciLoaded).to.equal(true);
+    expect(f.unit.enabled).to.equal("enabled");
+    expect(f.unit.active).to.equal("active");
+    expect(f.unit.content).to.match(/^\[Unit\]\nDescription=fixture\n/);
+    expect(f.unit.content!.endsWith("WantedBy=multi-user.target\n")).to.equal(true);
+  });
+
+  it("splits the sections exactly, keeping the unit file byte for byte", () => {
     const unit = "[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n";
-    const p = parseProbe(`pf_name_pci=\nunit_name=u\n--- unit file ---\n${unit}`);
-    expect(p.unit.content).to.equal(unit);
-    expect(parseProbe(`--- unit file ---\n${unit}`).unit.content).to.equal(unit);
+    const out = `pf_name_pci=\nunit_name=u\n@@ip\n[]\n\n@@ip-exit=0\n@@unit\n${unit}`;
+    expect(probeSections(out)).to.deep.equal({ head: "pf_name_pci=\nunit_name=u\n", ip: "[]\n", ipExit: 0, unit });
+    expect(probeSections("@@ip\n[]\n\n@@ip-exit=1\n")).to.deep.equal({ head: "", ip: "[]\n", ipExit: 1, unit: null });
+    expect(() => probeSections("pf_name_pci=\n")).to.throw(/no ip section/);
+    expect(() => parseFacts(0, "@@ip\n\n@@ip-exit=255\n")).to.throw(/exited 255/);
   });
 
   it("has no PF without pf_pci, no VF without vf_pci", () => {
@@ -244,12 +280,6 @@ describe("VirtualFunction host output parsing", () => {
     const r = vfInfo(links, "enp1s0", 1);
     expect(r.attributes!.mac).to.equal("02:00:00:00:00:02");
     expect(r.otherVfMacs.map((o) => `${o.pf}/${o.index}`)).to.deep.equal(["enp1s0/0", "enp2s0/1"]);
-  });
-
-  it("assembles facts from both commands", () => {
-    const f = parseFacts(1, fixture("probe-igb-vf1.txt"), JSON.stringify([{ ifname: "enp1s0", vfinfo_list: [{ vf: 0, address: "00:00:00:00:00:00" }, { vf: 1, address: "00:00:00:00:00:00", vlan_list: [{}], spoofchk: true, trust: false, link_state: "auto", rate: { max_tx: 0, min_tx: 0 } }] }]));
-    expect(f.attributes).to.deep.include({ mac: ZERO_MAC, spoofCheck: true, linkState: "auto" });
-    expect(f.otherVfMacs).to.have.length(1);
   });
 });
 

@@ -75,77 +75,106 @@ export interface HostFacts {
   unit: { name: string; content: string | null; enabled: string; active: string };
 }
 
-/** Separates the probe's key=value lines from the unit file that follows. */
-export const UNIT_MARKER = "--- unit file ---";
+/** Lines that separate the probe's sections: key=value facts, `ip` JSON, the unit file. */
+export const IP_MARKER = "@@ip";
+export const IP_END = "@@ip-exit=";
+export const UNIT_MARKER = "@@unit";
 
-// Positional args: $1 PF name, $2 PF PCI address from state ("" when
-// creating: resolve the name), $3 VF index. Prints key=value lines, then the
-// unit file (if any) after UNIT_MARKER.
+// One script, few processes (each costs a fork and exec: over 0.1 s on a
+// slow host): sysfs is read with the `read` builtin, names with parameter
+// expansion, symlinks with one `readlink -f` per stage. Positional args: $1
+// PF name, $2 PF PCI address from state ("" when creating: resolve the
+// name), $3 VF index.
 const PROBE = String.raw`
 name="$1"; pfpci="$2"; idx="$3"
-rd() { cat -- "$1" 2>/dev/null | head -n 1; }
-link() { if [ -e "$1" ]; then basename -- "$(readlink -f -- "$1")"; fi; }
-namepci=""
-[ -e "/sys/class/net/$name/device" ] && namepci=$(link "/sys/class/net/$name/device")
+rd() { v=; if [ -e "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; }
+# Resolves existing symlinks in one readlink; missing ones resolve to "/" (basename "").
+links() { a=; for l; do if [ -e "$l" ]; then a="$a $l"; else a="$a /"; fi; done; set -- $(readlink -f $a); r="$*"; }
+namepci=
+if [ -e "/sys/class/net/$name/device" ]; then links "/sys/class/net/$name/device"; namepci=%{r##*/}; fi
 echo "pf_name_pci=$namepci"
-[ -n "$pfpci" ] || pfpci="$namepci"
-[ -d /sys/bus/pci/drivers/vfio-pci ] && echo "vfio_loaded=1"
-mid=$(rd /etc/machine-id); [ -n "$mid" ] || mid=$(rd /proc/sys/kernel/hostname)
-echo "machine_id=$mid"
-unit=""
+[ -n "$pfpci" ] || pfpci=$namepci
+[ -d /sys/bus/pci/drivers/vfio-pci ] && echo vfio_loaded=1
+rd /etc/machine-id; [ -n "$v" ] || rd /proc/sys/kernel/hostname
+echo "machine_id=$v"
+unit=
 if [ -n "$pfpci" ]; then
   unit="pulumi-sriov-vf-$pfpci-$idx.service"
   echo "unit_name=$unit"
-  echo "unit_enabled=$(systemctl is-enabled -- "$unit" 2>/dev/null | head -n 1)"
-  echo "unit_active=$(systemctl is-active -- "$unit" 2>/dev/null | head -n 1)"
+  systemctl show -p UnitFileState -p ActiveState -- "$unit" 2>/dev/null
 fi
 p="/sys/bus/pci/devices/$pfpci"
 if [ -n "$pfpci" ] && [ -e "$p" ]; then
   echo "pf_pci=$pfpci"
-  nd=$(ls -- "$p/net" 2>/dev/null | head -n 1)
+  nd=; for n in "$p"/net/*; do [ -e "$n" ] && nd=%{n##*/}; break; done
   echo "pf_netdev=$nd"
-  echo "pf_driver=$(link "$p/driver")"
-  echo "pf_numvfs=$(rd "$p/sriov_numvfs")"
-  echo "pf_totalvfs=$(rd "$p/sriov_totalvfs")"
-  echo "pf_autoprobe=$(rd "$p/sriov_drivers_autoprobe")"
+  rd "$p/sriov_numvfs"; echo "pf_numvfs=$v"
+  rd "$p/sriov_totalvfs"; echo "pf_totalvfs=$v"
+  rd "$p/sriov_drivers_autoprobe"; echo "pf_autoprobe=$v"
   if [ -n "$nd" ]; then
-    echo "pf_operstate=$(rd "/sys/class/net/$nd/operstate")"
-    echo "pf_carrier=$(rd "/sys/class/net/$nd/carrier")"
-    echo "pf_speed=$(rd "/sys/class/net/$nd/speed")"
+    rd "/sys/class/net/$nd/operstate"; echo "pf_operstate=$v"
+    rd "/sys/class/net/$nd/carrier"; echo "pf_carrier=$v"
+    rd "/sys/class/net/$nd/speed"; echo "pf_speed=$v"
   fi
+  links "$p/driver" "$p/virtfn$idx"; set -- $r
+  d=%{1##*/}; echo "pf_driver=$d"
   if [ -e "$p/virtfn$idx" ]; then
-    vf=$(link "$p/virtfn$idx"); v="/sys/bus/pci/devices/$vf"
+    vf=%{2##*/}; vd="/sys/bus/pci/devices/$vf"
     echo "vf_pci=$vf"
-    echo "vf_driver=$(link "$v/driver")"
-    echo "vf_override=$(rd "$v/driver_override")"
-    vnd=$(ls -- "$v/net" 2>/dev/null | head -n 1)
+    rd "$vd/driver_override"; echo "vf_override=$v"
+    vnd=; for n in "$vd"/net/*; do [ -e "$n" ] && vnd=%{n##*/}; break; done
     echo "vf_netdev=$vnd"
-    [ -n "$vnd" ] && echo "vf_netdev_mac=$(rd "$v/net/$vnd/address")"
-    echo "vf_numa=$(rd "$v/numa_node")"
-    g=$(link "$v/iommu_group")
-    echo "vf_group=$g"
-    if [ -n "$g" ]; then
-      for d in "/sys/kernel/iommu_groups/$g/devices/"*; do
-        [ -e "$d" ] && echo "group_device=$(basename -- "$d") $(link "$d/driver")"
+    if [ -n "$vnd" ]; then rd "$vd/net/$vnd/address"; echo "vf_netdev_mac=$v"; fi
+    rd "$vd/numa_node"; echo "vf_numa=$v"
+    devs=; drv=
+    for g in "$vd"/iommu_group/devices/*; do [ -e "$g" ] && { devs="$devs %{g##*/}"; drv="$drv $g/driver"; }; done
+    links "$vd/driver" "$vd/iommu_group" $drv; set -- $r
+    d=%{1##*/}; echo "vf_driver=$d"
+    g=%{2##*/}; [ "$2" = / ] && g=; echo "vf_group=$g"
+    shift 2
+    for dev in $devs; do d=%{1##*/}; shift; echo "group_device=$dev $d"; done
+    if [ -n "$g" ] && [ -e "/dev/vfio/$g" ]; then
+      for f in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "/dev/vfio/$g" -printf '%h\n' 2>/dev/null); do
+        pid=%{f#/proc/}; pid=%{pid%/fd}; rd "/proc/$pid/comm"; echo "vfio_user=$pid $v"
       done
-      if [ -e "/dev/vfio/$g" ]; then
-        find /proc/[0-9]*/fd -maxdepth 1 -lname "/dev/vfio/$g" 2>/dev/null | cut -d/ -f3 | sort -u | while read -r pid; do
-          echo "vfio_user=$pid $(rd "/proc/$pid/comm")"
-        done
-      fi
     fi
   fi
 fi
+echo "IP_MARKER"
+ip -j -d link show; rc=$?
+echo; echo "IP_END$rc"
 if [ -n "$unit" ] && [ -e "/etc/systemd/system/$unit" ]; then
   echo "UNIT_MARKER"
   cat -- "/etc/systemd/system/$unit"
 fi
 exit 0
-`.replace("UNIT_MARKER", UNIT_MARKER);
+`
+  // %{ stands for the shell's ${ (a template literal would interpolate it).
+  .replace(/%\{/g, "${")
+  .replace("IP_MARKER", IP_MARKER)
+  .replace("IP_END", IP_END)
+  .replace("UNIT_MARKER", UNIT_MARKER);
 
-/** The commands of one facts round trip, in the order `parseFacts` expects. */
-export function factsCommands(pf: string, storedPfPci: string, index: number): Argv[] {
-  return [shScript(PROBE, pf, storedPfPci, String(index)), ["ip", "-j", "-d", "link", "show"]];
+/** The one command that reads everything `parseFacts` needs. */
+export function factsCommand(pf: string, storedPfPci: string, index: number): Argv {
+  return shScript(PROBE, pf, storedPfPci, String(index));
+}
+
+/** Splits the probe's output into its sections. */
+export function probeSections(text: string): { head: string; ip: string; ipExit: number; unit: string | null } {
+  const ipAt = text.indexOf(`\n${IP_MARKER}\n`);
+  if (ipAt < 0 && !text.startsWith(`${IP_MARKER}\n`)) throw new Error("probe output has no ip section (the script did not finish)");
+  const head = ipAt < 0 ? "" : text.slice(0, ipAt + 1);
+  const afterIp = text.slice(ipAt < 0 ? IP_MARKER.length + 1 : ipAt + IP_MARKER.length + 2);
+  const endAt = afterIp.indexOf(`\n${IP_END}`);
+  if (endAt < 0) throw new Error("probe output has an unterminated ip section");
+  const ip = afterIp.slice(0, endAt);
+  const rest = afterIp.slice(endAt + 1);
+  const nl = rest.indexOf("\n");
+  const ipExit = Number(rest.slice(IP_END.length, nl < 0 ? undefined : nl));
+  const tail = nl < 0 ? "" : rest.slice(nl + 1);
+  const unit = tail.startsWith(`${UNIT_MARKER}\n`) ? tail.slice(UNIT_MARKER.length + 1) : null;
+  return { head, ip, ipExit, unit };
 }
 
 function num(s: string | undefined): number | undefined {
@@ -154,15 +183,11 @@ function num(s: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Parses the probe script's output. */
-export function parseProbe(text: string): Omit<HostFacts, "attributes" | "otherVfMacs"> {
+/** Parses the probe's key=value section (and the unit file, when present). */
+export function parseProbe(head: string, unitContent: string | null = null): Omit<HostFacts, "attributes" | "otherVfMacs"> {
   const kv = new Map<string, string>();
   const groupDevices: GroupDevice[] = [];
   const vfioUsers: VfioUser[] = [];
-  const marker = `\n${UNIT_MARKER}\n`;
-  const at = ("\n" + text).indexOf(marker);
-  const head = at < 0 ? text : text.slice(0, at);
-  const unitContent = at < 0 ? null : text.slice(at + marker.length - 1);
   for (const line of head.split("\n")) {
     const eq = line.indexOf("=");
     if (eq <= 0) continue;
@@ -174,7 +199,8 @@ export function parseProbe(text: string): Omit<HostFacts, "attributes" | "otherV
     } else if (k === "vfio_user") {
       const sp = v.indexOf(" ");
       const pid = Number(sp < 0 ? v : v.slice(0, sp));
-      if (Number.isInteger(pid)) vfioUsers.push({ pid, command: sp < 0 ? "" : v.slice(sp + 1) });
+      // A process holding the group twice is listed once.
+      if (Number.isInteger(pid) && !vfioUsers.some((u) => u.pid === pid)) vfioUsers.push({ pid, command: sp < 0 ? "" : v.slice(sp + 1) });
     } else kv.set(k, v);
   }
   const g = (k: string) => kv.get(k) ?? "";
@@ -216,7 +242,8 @@ export function parseProbe(text: string): Omit<HostFacts, "attributes" | "otherV
     vf,
     vfioPciLoaded: g("vfio_loaded") === "1",
     machineId: g("machine_id"),
-    unit: { name: g("unit_name"), content: unitContent, enabled: g("unit_enabled"), active: g("unit_active") },
+    // systemctl show: UnitFileState is empty for a unit without a file.
+    unit: { name: g("unit_name"), content: unitContent, enabled: g("UnitFileState"), active: g("ActiveState") },
   };
 }
 
@@ -281,10 +308,12 @@ export function vfInfo(links: IpLink[], pfNetdev: string, index: number): { attr
   return { attributes, otherVfMacs };
 }
 
-/** Assembles facts from the results of `factsCommands`. */
-export function parseFacts(index: number, probe: string, ipJson: string): HostFacts {
-  const p = parseProbe(probe);
-  const links = parseIpLinks(ipJson);
+/** Assembles facts from the probe's output. */
+export function parseFacts(index: number, output: string): HostFacts {
+  const sec = probeSections(output);
+  if (sec.ipExit !== 0) throw new Error(`ip -j -d link show exited ${sec.ipExit}`);
+  const p = parseProbe(sec.head, sec.unit);
+  const links = parseIpLinks(sec.ip);
   const { attributes, otherVfMacs } = vfInfo(links, p.pf && p.vf ? p.pf.netdev : "", p.pf && p.vf ? index : -1);
   return { ...p, attributes, otherVfMacs };
 }

@@ -4,17 +4,20 @@
 // facts, planning and rendering are pure modules beside it.
 import type { Ctx, ResourceSpec } from "../../resource";
 import { commandLine, HostCommandError, HostError, PartialApplyError, RemoteHost } from "../../host";
-import { factsCommands, HostFacts, parseFacts } from "./facts";
+import { factsCommand, HostFacts, parseFacts } from "./facts";
 import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { vfSchema, VfInputs, VfOutputs } from "./schema";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
 export async function gather(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
-  const [probe, ip] = await host.batch(factsCommands(pf, storedPfPci, index));
-  if (probe.code !== 0)
-    throw new HostCommandError(host.name, `probe of VF ${index} of ${pf} (sysfs, systemctl)`, probe.code, probe.stdout, probe.stderr, "reading the VF");
-  if (ip.code !== 0) throw new HostCommandError(host.name, "ip -j -d link show", ip.code, ip.stdout, ip.stderr, "reading VF attributes");
-  return parseFacts(index, probe.stdout, ip.stdout);
+  const what = `probe of VF ${index} of ${pf} (sysfs, systemctl show, ip -j -d link show)`;
+  const r = await host.run(factsCommand(pf, storedPfPci, index), { allowFail: true });
+  if (r.code !== 0) throw new HostCommandError(host.name, what, r.code, r.stdout, r.stderr, "reading the VF");
+  try {
+    return parseFacts(index, r.stdout);
+  } catch (e) {
+    throw new HostCommandError(host.name, what, r.code, r.stdout, `${(e as Error).message}\n${r.stderr}`, "reading the VF");
+  }
 }
 
 /** Why an attribute was refused, beyond what the kernel said. */
