@@ -3,6 +3,7 @@
 // drive it. The steps build on each other, like a stack's history: create by
 // name, change by PCI address, find by MAC, refusals, drift, libvirt users,
 // a reboot, and delete. The suite leaves the guest as it found it.
+import "./fixtures/sriovPf/protobuf-dedupe";
 import { expect } from "chai";
 import { sharedLab } from "./lab/shared";
 import type { LabVm } from "./lab/vm";

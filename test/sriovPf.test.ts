@@ -3,6 +3,7 @@
 // script run against a fake sysfs), planning (including convergence against a
 // model of the kernel's sriov_numvfs rules), kernel refusals and the libvirt
 // in-use check.
+import "./fixtures/sriovPf/protobuf-dedupe";
 import { expect } from "chai";
 import { execFileSync, spawnSync } from "child_process";
 import fc from "fast-check";

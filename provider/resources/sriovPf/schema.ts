@@ -80,10 +80,19 @@ export function inputSchema(): z.ZodType<SriovPfInputs> {
       interface: ifnameSchema().optional(),
       pciAddress: pciAddressSchema().optional(),
       macAddress: macSchema().optional(),
-      numVfs: z.number().int("must be a whole number").min(0, "must be 0 or more").max(65535, "must be at most 65535 (the PCIe TotalVFs field is 16 bits)"),
+      numVfs: z
+        .number()
+        .min(0, "must be 0 or more")
+        .max(65535, "must be at most 65535 (the PCIe TotalVFs field is 16 bits)")
+        .refine((n) => Number.isInteger(n), "must be a whole number"),
       autoprobe: z.boolean().default(true),
       persist: z.enum(["systemd", "udev", "modprobe", "none"], "must be one of systemd, udev, modprobe, none").default("systemd"),
-      mtu: z.number().int("must be a whole number").min(68, "must be 68–65535").max(65535, "must be 68–65535").optional(),
+      mtu: z
+        .number()
+        .min(68, "must be 68–65535")
+        .max(65535, "must be 68–65535")
+        .refine((n) => Number.isInteger(n), "must be a whole number")
+        .optional(),
       force: z.boolean().default(false),
     })
     .strict()
