@@ -9,8 +9,11 @@ import { HostConnectError, HostKeyError, registerSecret } from "./errors";
 import { fingerprint, verifyHostKey } from "./hostkeys";
 import { ExecResult, OpenChannel, Transport, TransportStats } from "./transport";
 
-/** OpenSSH's default MaxSessions. */
-export const MAX_SESSIONS = 10;
+/**
+ * Channels open at once per connection. OpenSSH's default MaxSessions is 10;
+ * sshd frees a slot a little after the channel closes, so stay below it.
+ */
+export const MAX_SESSIONS = 8;
 
 const totals: TransportStats = { handshakes: 0, commands: 0, bytesSent: 0, bytesReceived: 0 };
 const perHost = new Map<string, TransportStats>();
@@ -180,29 +183,47 @@ class SshTransport implements Transport {
     );
   }
 
-  private async channel(command: string): Promise<{ stream: ClientChannel; release: () => void }> {
+  /**
+   * Opens an exec channel. `collect` is attached inside ssh2's callback:
+   * a fast command's exit status can arrive in the same packet batch as the
+   * channel confirmation, before any later listener would be attached.
+   */
+  private async channel(command: string, onStdout?: (d: Buffer) => void): Promise<{ stream: ClientChannel; done: Promise<ExecResult> }> {
     const release = await this.sessions.acquire();
     try {
-      const client = await this.connect();
-      const stream = await new Promise<ClientChannel>((resolve, reject) =>
-        client.exec(command, (err, s) => (err ? reject(new HostConnectError(this.name, `cannot start a command: ${err.message}`, true)) : resolve(s))),
-      );
-      count(this.key, "commands");
-      count(this.key, "bytesSent", Buffer.byteLength(command));
-      return { stream, release };
+      for (let attempt = 1; ; attempt++) {
+        const client = await this.connect();
+        try {
+          const opened = await new Promise<{ stream: ClientChannel; done: Promise<ExecResult> }>((resolve, reject) =>
+            client.exec(command, (err, s) => (err ? reject(err) : resolve({ stream: s, done: this.collect(s, release, onStdout) }))),
+          );
+          count(this.key, "commands");
+          count(this.key, "bytesSent", Buffer.byteLength(command));
+          return opened;
+        } catch (err) {
+          // A refused channel ran nothing, so it is safe to ask again.
+          const msg = (err as Error).message;
+          if (attempt >= 5 || !/open failed|Channel open failure/i.test(msg))
+            throw new HostConnectError(this.name, `cannot start a command: ${msg}`, true);
+          await sleep(100 * attempt);
+        }
+      }
     } catch (e) {
       release();
       throw e;
     }
   }
 
-  private collect(stream: ClientChannel, release: () => void): Promise<ExecResult> {
+  private collect(stream: ClientChannel, release: () => void, onStdout?: (d: Buffer) => void): Promise<ExecResult> {
     return new Promise((resolve) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let code: number | null = null;
       let signal: string | undefined;
-      stream.on("data", (d: Buffer) => out.push(d));
+      stream.on("data", (d: Buffer) => {
+        out.push(d);
+        onStdout?.(d);
+      });
       stream.stderr.on("data", (d: Buffer) => err.push(d));
       stream.on("exit", (c: number | null, s?: string) => {
         code = typeof c === "number" ? c : null;
@@ -219,29 +240,27 @@ class SshTransport implements Transport {
   }
 
   async exec(command: string, stdin?: Buffer | string): Promise<ExecResult> {
-    const { stream, release } = await this.channel(command);
-    const done = this.collect(stream, release);
+    const { stream, done } = await this.channel(command);
     if (stdin !== undefined) count(this.key, "bytesSent", Buffer.byteLength(stdin));
     stream.end(stdin);
     return done;
   }
 
   async open(command: string): Promise<OpenChannel> {
-    const { stream, release } = await this.channel(command);
-    const closed = this.collect(stream, release);
-    const firstLine = new Promise<string>((resolve, reject) => {
-      let buf = "";
-      const onData = (d: Buffer) => {
-        buf += d.toString();
-        const nl = buf.indexOf("\n");
-        if (nl >= 0) {
-          stream.off("data", onData);
-          resolve(buf.slice(0, nl));
-        }
-      };
-      stream.on("data", onData);
-      closed.then((r) => reject(Object.assign(new Error("command ended before printing a line"), { result: r })));
+    let buf = "";
+    let gotLine!: (line: string) => void;
+    const line = new Promise<string>((r) => (gotLine = r));
+    const { stream, done: closed } = await this.channel(command, (d) => {
+      buf += d.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) gotLine(buf.slice(0, nl));
     });
+    const firstLine = Promise.race([
+      line,
+      closed.then((r) => {
+        throw Object.assign(new Error("command ended before printing a line"), { result: r });
+      }),
+    ]);
     firstLine.catch(() => undefined);
     return {
       firstLine,
