@@ -9,7 +9,8 @@ import type { RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { execute } from "../../libvirt/exec";
 import { observeDomain } from "./facts";
-import { describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
+import { allOps, describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
+import { describe } from "../../libvirt/exec";
 import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";
 
 /** How long a guest gets to let go of a hot-unplugged device (it must acknowledge the unplug). */
@@ -66,6 +67,16 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
   replaceOn: () => ["domain", "source", "mac", "vlan", "virtualport", "libvirtUri"],
   deleteBeforeReplace: true,
   id: (w, outs) => `${w.libvirtUri}#domain/${w.domain}/interface/${outs.mac}`,
+
+  // What an up would run now (preview's host changes). Without a MAC in the
+  // program, an existing interface cannot be found from inputs alone, so
+  // only a first attach is described.
+  async plan(ctx, w, applied) {
+    if (w.mac === undefined && applied) return [];
+    const facts = await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network);
+    const plan = planInterface(facts, w, w.mac ?? "(generated MAC)", applied ? "update" : "create");
+    return plan.refused ? [`refused: ${plan.refused}`] : describe(allOps(plan));
+  },
 
   create: (ctx, w) => apply(ctx, w, undefined, "create"),
   update: (ctx, _olds, w, outs) => apply(ctx, w, outs.mac, "update"),

@@ -7,6 +7,7 @@ import type { Ctx, ResourceSpec } from "../../resource";
 import { execute } from "../../libvirt/exec";
 import { observePool } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
+import { describe } from "../../libvirt/exec";
 import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
 
 async function apply(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
@@ -33,6 +34,13 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   replaceOn: () => ["name", "pf", "vfs", "vlan", "libvirtUri"],
   deleteBeforeReplace: true,
   id: (w) => `${w.libvirtUri}#network/${w.name}`,
+
+  // What an up would run now (preview's host changes): the same plan apply runs.
+  async plan(ctx, w, applied) {
+    const facts = await observePool(ctx.host, w, { users: true });
+    const plan = planPool(facts, w, applied ? "update" : "create");
+    return plan.refused ? [`refused: ${plan.refused}`] : describe(plan.ops);
+  },
 
   create: (ctx, w) => apply(ctx, w, "create"),
   update: (ctx, _olds, w) => apply(ctx, w, "update"),
