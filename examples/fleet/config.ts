@@ -329,7 +329,8 @@ export function checkFleetSecrets(raw: unknown, hostNames: string[]): FleetSecre
   const r = schemas().secrets.safeParse(raw ?? {});
   if (!r.success) problems.push(...zodProblems(r.error, (p, m) => `${pathName(p)}: ${m}`));
   const secrets = (r.success ? r.data : {}) as FleetSecrets;
-  for (const name of Object.keys(secrets.hostSecrets ?? {}))
+  const given = (raw as any)?.hostSecrets;
+  for (const name of given && typeof given === "object" ? Object.keys(given) : [])
     if (!hostNames.includes(name)) problems.push(`hostSecrets.${name}: no host of that name (hosts: ${hostNames.join(", ")})`);
   if (problems.length) throw new FleetConfigError(problems);
   return secrets;

@@ -163,8 +163,12 @@ async function resolveOutputs(v: any): Promise<any> {
 export class LocalStack {
   /** Resource state by URN, in the order resources were created. */
   readonly state = new Map<string, StateEntry>();
+  /** Progress callback; may be changed between deployments. */
+  onEvent: ((e: StepEvent) => void) | undefined;
 
-  constructor(readonly opts: LocalStackOptions) {}
+  constructor(readonly opts: LocalStackOptions) {
+    this.onEvent = opts.onEvent;
+  }
 
   preview(program: () => unknown): Promise<Deployment> {
     return this.deploy(program, true);
@@ -201,7 +205,7 @@ export class LocalStack {
   }
 
   private emit(e: StepEvent): void {
-    this.opts.onEvent?.(e);
+    this.onEvent?.(e);
   }
 
   private async deleteEntry(proc: engine.ProviderProcess, s: StateEntry, steps: Step[]): Promise<void> {

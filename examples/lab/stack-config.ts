@@ -1,0 +1,62 @@
+// Reading a Pulumi stack file (Pulumi.<stack>.yaml) the way the CLI hands it
+// to a program, and pointing the lab stack at a running lab VM.
+import * as fs from "fs";
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const yaml: { load(text: string): unknown } = require("js-yaml");
+
+export interface StackFile {
+  /** Values of the project's configuration keys, by key without the project prefix. */
+  config: Record<string, unknown>;
+  /** Keys stored encrypted (`secure:`), which only the Pulumi CLI can decrypt. */
+  encrypted: string[];
+  /** Keys of other namespaces (ignored here). */
+  ignored: string[];
+}
+
+/** The project name from a Pulumi.yaml. */
+export function projectName(pulumiYamlPath: string): string {
+  const doc = yaml.load(fs.readFileSync(pulumiYamlPath, "utf8")) as any;
+  if (!doc || typeof doc.name !== "string") throw new Error(`${pulumiYamlPath}: no project name`);
+  return doc.name;
+}
+
+/** Parses a stack file's `config:` for `project`. */
+export function parseStackFile(text: string, project: string): StackFile {
+  const doc = (yaml.load(text) ?? {}) as any;
+  const out: StackFile = { config: {}, encrypted: [], ignored: [] };
+  for (const [key, value] of Object.entries((doc.config ?? {}) as Record<string, unknown>)) {
+    const [ns, name] = key.includes(":") ? [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)] : [project, key];
+    if (ns !== project) {
+      out.ignored.push(key);
+      continue;
+    }
+    if (value && typeof value === "object" && !Array.isArray(value) && "secure" in (value as object)) {
+      out.encrypted.push(name);
+      continue;
+    }
+    out.config[name] = value;
+  }
+  return out;
+}
+
+export interface LabConnectionDetails {
+  host: string;
+  port: number;
+  user: string;
+  privateKey: string;
+  hostKey: string;
+}
+
+/**
+ * The lab stack's configuration pointed at a running lab: the first host's
+ * connection gets the lab's address, port, user and pinned host key, and the
+ * lab's client key becomes the secret `sshPrivateKey`.
+ */
+export function withLabConnection(file: StackFile, lab: LabConnectionDetails): { config: Record<string, unknown>; secretKeys: string[] } {
+  const config = JSON.parse(JSON.stringify(file.config)) as Record<string, any>;
+  const hosts = config.hosts;
+  if (!Array.isArray(hosts) || hosts.length !== 1) throw new Error("the lab stack must list exactly one host under `hosts`");
+  hosts[0].connection = { ...(hosts[0].connection ?? {}), host: lab.host, port: lab.port, user: lab.user, hostKey: lab.hostKey };
+  config.sshPrivateKey = lab.privateKey;
+  return { config, secretKeys: ["sshPrivateKey"] };
+}
