@@ -39,6 +39,13 @@ export interface ResourceSpec<I extends object, O extends object> {
   plan?(ctx: Ctx, inputs: I, applied?: I): Promise<string[]>;
 }
 
+/**
+ * The input check adds for preview: what applying would change on the host,
+ * one line per operation. Not stored in `applied`.
+ */
+export const HOST_CHANGES = "hostChanges";
+const NOT_CHECKED = "(not checked)";
+
 export type State<I, O> = O & { connection: Connection; applied: I };
 
 /** Removes undefined values (the engine rejects them) and deep-copies. */
@@ -69,7 +76,7 @@ function containsUnknownValue(v: unknown): boolean {
 
 /** Validates connection and resource inputs together, naming every bad property. */
 function validateAll<I extends object>(spec: ResourceSpec<I, any>, raw: any) {
-  const { connection: rawConn, __provider: _p, applied: _a, ...rest } = raw ?? {};
+  const { connection: rawConn, __provider: _p, applied: _a, [HOST_CHANGES]: _h, ...rest } = raw ?? {};
   const c = rawConn === undefined ? undefined : validate(connectionSchema(), rawConn);
   const r = validate(spec.schema(), rest);
   const failures: CheckFailure[] = [];
@@ -114,12 +121,26 @@ export function lifecycle<I extends object, O extends object>(spec: ResourceSpec
     async check(_olds, news) {
       const v = validateAll(spec, news);
       if (v.failures.length) return { inputs: news, failures: v.failures };
-      return { inputs: clean({ ...v.inputs, connection: v.connection }), failures: [] };
+      const inputs: any = { ...v.inputs, connection: v.connection };
+      // With everything known, ask the host what applying would change, so
+      // that preview shows it (dynamic providers show only check and diff).
+      if (spec.plan && !v.hasUnknowns) {
+        try {
+          inputs[HOST_CHANGES] = await spec.plan(ctxFor(v.connection), v.inputs);
+        } catch (e) {
+          // The host may not be ready yet (another resource of this update
+          // creates what this one needs): preview says so instead of failing.
+          inputs[HOST_CHANGES] = [`${NOT_CHECKED} ${(e as Error).message}`];
+        }
+      }
+      return { inputs: clean(inputs), failures: [] };
     },
 
     async diff(_id, olds, news) {
       const applied = { ...(olds.applied ?? {}) };
-      const { connection: newConn, __provider: _p, ...newInputs } = news;
+      const { connection: newConn, __provider: _p, [HOST_CHANGES]: hostChanges, ...newInputs } = news;
+      // The host differs from what was applied (drift): the update repairs it.
+      const drift = Array.isArray(hostChanges) && hostChanges.some((c: string) => !c.startsWith(NOT_CHECKED));
       const keys = new Set([...Object.keys(applied), ...Object.keys(newInputs)]);
       const changed = [...keys].filter((k) => !sameValue(applied[k], newInputs[k]) || containsUnknownValue(newInputs[k]));
       const replaces = spec.replaceOn(applied as I, newInputs as I).filter((k) => changed.includes(k));
@@ -127,7 +148,7 @@ export function lifecycle<I extends object, O extends object>(spec: ResourceSpec
       const nc = newConn ?? {};
       const connChanged = !sameValue(oc, nc) || containsUnknownValue(nc);
       if (oc.host !== nc.host || (oc.port ?? 22) !== (nc.port ?? 22) || containsUnknownValue(nc.host)) replaces.push("connection");
-      return { changes: changed.length > 0 || connChanged, replaces, deleteBeforeReplace: spec.deleteBeforeReplace ?? true };
+      return { changes: changed.length > 0 || connChanged || drift, replaces, deleteBeforeReplace: spec.deleteBeforeReplace ?? true };
     },
 
     async create(raw) {
