@@ -95,6 +95,9 @@ function simulate(f: HostFacts, ops: Operation[]): HostFacts {
             default: throw new Error(`unexpected ip word ${w[i]}`);
           }
         }
+      } else if (a[0] === "sh" && a[2].includes("systemctl start")) s.unit.active = "active";
+      else if (a[0] === "sh" && a[2].includes("daemon-reload")) {
+        // reloads only: nothing the model tracks
       } else if (a[0] === "sh") {
         const [, , , , value, target] = a;
         const vf = s.vf!;
@@ -466,11 +469,11 @@ describe("VirtualFunction planning", () => {
     it("writes, enables and starts the unit", () => {
       const d = desired({ persist: true });
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac } });
-      expect(runs(plan(f, 1, d, opts).operations)).to.deep.equal([
+      expect(plan(f, 1, d, opts).operations.map((o) => o.description)).to.deep.equal([
         "write /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl daemon-reload",
-        "systemctl enable pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl start pulumi-sriov-vf-0000:01:00.0-1.service",
+        "reload systemd units if it has not loaded pulumi-sriov-vf-0000:01:00.0-1.service as written",
+        "enable pulumi-sriov-vf-0000:01:00.0-1.service (runs at boot)",
+        "start pulumi-sriov-vf-0000:01:00.0-1.service",
       ]);
       const done = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "active" } } });
       expect(plan(done, 1, d, opts).operations).to.deep.equal([]);
@@ -480,10 +483,9 @@ describe("VirtualFunction planning", () => {
       const d = desired();
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: "x", enabled: "enabled", active: "active" } } });
       expect(runs(plan(f, 1, d, opts).operations)).to.deep.equal([
-        "systemctl disable pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl disable --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
         "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl daemon-reload",
       ]);
     });
   });
@@ -506,10 +508,9 @@ describe("VirtualFunction planning", () => {
         `sh -c printf "%s\\n" "$1" > "$2" sh  /sys/bus/pci/devices/0000:01:10.2/driver_override`,
         `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
         `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
-        "systemctl disable pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl disable --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
         "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl daemon-reload",
       ]);
     });
 
@@ -521,7 +522,6 @@ describe("VirtualFunction planning", () => {
       const noPf = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "", active: "" } } });
       expect(runs(plan(noPf, 1, RESET_STATE, { pfName: "enp1s0", removing: true }).operations)).to.deep.equal([
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl daemon-reload",
       ]);
       const nothing = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "", content: null, enabled: "", active: "" } } });
       expect(plan(nothing, 1, RESET_STATE, { pfName: "enp1s0", removing: true })).to.deep.equal({ operations: [], problems: [] });

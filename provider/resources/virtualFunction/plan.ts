@@ -283,19 +283,32 @@ function persistOps(facts: HostFacts, index: number, d: Resolved): Operation[] {
     const content = renderUnit(pci, index, d);
     if (facts.unit.content !== content) {
       ops.push({ kind: "write", description: `write ${path}`, path, content });
-      ops.push({ kind: "run", description: "reload systemd units", argv: ["systemctl", "daemon-reload"] });
+      // A reload re-reads every unit (seconds on a busy or slow host): only
+      // when systemd does not see this file as it now is.
+      ops.push({
+        kind: "run",
+        description: `reload systemd units if it has not loaded ${unit} as written`,
+        argv: shScript(
+          's=$(systemctl show -p LoadState -p NeedDaemonReload -- "$1"); case "$s" in *LoadState=loaded*NeedDaemonReload=no*|*NeedDaemonReload=no*LoadState=loaded*) exit 0 ;; esac; exec systemctl daemon-reload',
+          unit,
+        ),
+      });
     }
-    if (facts.unit.enabled !== "enabled") ops.push({ kind: "run", description: `enable ${unit} (runs at boot)`, argv: ["systemctl", "enable", unit] });
+    if (facts.unit.enabled !== "enabled")
+      ops.push({ kind: "run", description: `enable ${unit} (runs at boot)`, argv: ["systemctl", "enable", "--no-reload", unit] });
+    // Started once now, so that SriovPf's try-restart re-runs it when it re-creates the VFs.
     if (facts.unit.active !== "active")
-      ops.push({ kind: "run", description: `start ${unit} (so VF re-creation restarts it)`, argv: ["systemctl", "start", unit] });
+      ops.push({
+        kind: "run",
+        description: `start ${unit}`,
+        argv: shScript('systemctl start -- "$1" || { r=$?; journalctl -u "$1" -n 15 --no-pager -o cat >&2; exit $r; }', unit),
+      });
   } else {
-    if (facts.unit.enabled === "enabled") ops.push({ kind: "run", description: `disable ${unit}`, argv: ["systemctl", "disable", unit] });
-    if (facts.unit.active === "active" || facts.unit.active === "failed")
+    if (facts.unit.enabled === "enabled") ops.push({ kind: "run", description: `disable ${unit}`, argv: ["systemctl", "disable", "--no-reload", unit] });
+    // A removed unit left active would still match SriovPf's try-restart.
+    if (facts.unit.active === "active" || facts.unit.active === "failed" || facts.unit.active === "activating")
       ops.push({ kind: "run", description: `stop ${unit}`, argv: ["systemctl", "stop", unit] });
-    if (facts.unit.content !== null) {
-      ops.push({ kind: "remove", description: `remove ${path}`, path });
-      ops.push({ kind: "run", description: "reload systemd units", argv: ["systemctl", "daemon-reload"] });
-    }
+    if (facts.unit.content !== null) ops.push({ kind: "remove", description: `remove ${path}`, path });
   }
   return ops;
 }
