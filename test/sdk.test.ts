@@ -13,7 +13,8 @@ import { installMocks, isSecretValue, MockRun, plainStrings, Registration, value
 
 const PASSWORD = "hunter2-lab-password";
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAsecretkeymaterial\n-----END OPENSSH PRIVATE KEY-----\n";
-const connection = { host: "10.0.0.11", user: "root", password: PASSWORD, privateKey: KEY };
+// Loopback with dialErrorLimit 1: where check looks at the host (hostChanges), it fails at once.
+const connection = { host: "127.0.0.1", user: "root", password: PASSWORD, privateKey: KEY, dialErrorLimit: 1 };
 
 function noSecretText(regs: Registration[]) {
   for (const r of regs) {
@@ -239,7 +240,7 @@ describe("SriovHost (mocks)", () => {
     for (const c of [host.kernelArgs!, ...host.pfs, ...host.vfs.flat(), ...host.poolNetworks])
       expect(await pulumi.isSecret(c.connection)).to.equal(true);
     expect(await pulumi.isSecret(host.summary)).to.equal(false);
-    expect(JSON.stringify(summary)).to.not.include(PASSWORD).and.not.include("secretkeymaterial").and.not.include("10.0.0.11");
+    expect(JSON.stringify(summary)).to.not.include(PASSWORD).and.not.include("secretkeymaterial").and.not.include("127.0.0.1");
     noSecretText(run.registrations);
     expect(summary.pfs[0].vfs.map((v) => [v.index, v.pciAddress, v.iommuGroup, v.mac, v.vlan])).to.deep.equal([
       [0, "0000:02:00.0", 20, "02:aa:00:00:00:00", 100],
@@ -419,7 +420,7 @@ describe("sdk classes through the real dynamic-provider process", function () {
       const r = await proc.check(registered.get(c.cls)!, `${c.kind}-ok`, {}, { ...cc.valid, connection: engine.secret(connection) }, { type: sdk.typeToken(c.cls) });
       expect(r.failures, JSON.stringify(r.failures)).to.deep.equal([]);
       expect(engine.isSecret(r.inputs.connection), "checked connection is secret in state").to.equal(true);
-      expect(engine.unwrapSecrets(r.inputs.connection)).to.include({ host: "10.0.0.11", port: 22, user: "root" });
+      expect(engine.unwrapSecrets(r.inputs.connection)).to.include({ host: "127.0.0.1", port: 22, user: "root", perDialTimeout: 15 });
       for (const [k, v] of Object.entries(cc.valid)) expect(r.inputs[k], k).to.deep.equal(v);
     });
 
