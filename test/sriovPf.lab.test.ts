@@ -183,9 +183,9 @@ describe("SriovPf on the lab host", function () {
   it("refuses 8 VFs on a 7-VF device with the numbers, and changes nothing", async () => {
     const before = await hostSnapshot();
     const e = await timed("refuse 8 VFs", () => failure(up({ pf1: { ...declared.pf1, numVfs: 8 } })));
+    declared.pf1.numVfs = 3;
     expect(e.message).to.include("numVfs: 8 VFs requested").and.include(`supports at most 7 (sriov_totalvfs 7)`).and.include(pf[1].pci);
     expect(await hostSnapshot()).to.equal(before);
-    declared.pf1.numVfs = 3;
   });
 
   it("refresh finds drift (a VF count changed by hand, a rule removed), and the next up repairs it", async () => {
@@ -214,9 +214,12 @@ describe("SriovPf on the lab host", function () {
     }
     const before = await hostSnapshot();
     const e = await timed("refuse: pool network in use", () => failure(up({ pf0: { ...declared.pf0, numVfs: 3 } })));
-    expect(e.message).to.include(`changing PF ${pf[0].pci} (${pf[0].name}, igb)`).and.include(`active pool networks ${POOLS[0]} (PF ${pf[0].name})`).and.include("force: true");
-    expect(await hostSnapshot()).to.equal(before);
     declared.pf0.numVfs = 2;
+    expect(e.message)
+      .to.include(`changing PF ${pf[0].pci} (${pf[0].name}, igb)`)
+      .and.include(`from 2 to 3 VFs removes its current VFs, and they are in use by active pool networks ${POOLS[0]} (PF ${pf[0].name}`)
+      .and.include("force: true");
+    expect(await hostSnapshot()).to.equal(before);
   });
 
   it("after a reboot the VFs exist before libvirtd starts (systemd on PF 0, udev on PF 1): both pool networks autostarted", async () => {
@@ -247,7 +250,7 @@ describe("SriovPf on the lab host", function () {
 
   it("delete refuses while the pool networks are active, then leaves no files, 0 VFs and autoprobe restored", async () => {
     const e = await timed("refuse delete: pool active", () => failure(stack.destroy()));
-    expect(e.message).to.include(`active pool networks ${POOLS[1]} (PF ${pf[1].name})`);
+    expect(e.message).to.include(`from 3 to 0 VFs removes its current VFs, and they are in use by active pool networks ${POOLS[1]} (PF ${pf[1].name}`);
     expect(await numVfs(1)).to.equal(3);
     for (const n of POOLS) await vm.run(`virsh -c qemu:///system net-destroy ${n} && virsh -c qemu:///system net-undefine ${n}`);
     await timed("destroy", () => stack.destroy());
