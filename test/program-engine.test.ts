@@ -159,3 +159,48 @@ describe("fleet rollout through the real provider process: a failing wave stops 
     expect(stack.state.size).to.equal(0);
   });
 });
+
+describe("plan rendering (what a reviewer reads)", () => {
+  const { formatStep, showValue } = require("../examples/lab/display") as typeof import("../examples/lab/display");
+  const secret = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value });
+  const base = { urn: "urn:x", type: "pulumi-nodejs:dynamic/sriov:SriovPf", name: "hv01-pf", dependencies: [], millis: 0 };
+
+  it("an update lists changed inputs old => new, added and removed ones, then the host changes", () => {
+    const lines = formatStep({
+      ...base,
+      op: "update",
+      oldInputs: { numVfs: 2, mtu: 1500, connection: secret({ password: "x" }), hostChanges: [] },
+      inputs: { numVfs: 4, autoprobe: false, connection: secret({ password: "y" }), hostChanges: ["sriov_numvfs 2 → 0 → 4 on 0000:41:00.0", "write /etc/systemd/system/pulumi-sriov-vfs.service"] },
+      changedKeys: ["autoprobe", "connection", "hostChanges", "mtu", "numVfs"],
+      replaces: [],
+    });
+    expect(lines).to.deep.equal([
+      "  ~  sriov:SriovPf hv01-pf: (update)",
+      "      + autoprobe : false",
+      "      ~ connection: [secret] => [secret]",
+      "      - mtu       : 1500",
+      "      ~ numVfs    : 2 => 4",
+      "        host changes:",
+      "          - sriov_numvfs 2 → 0 → 4 on 0000:41:00.0",
+      "          - write /etc/systemd/system/pulumi-sriov-vfs.service",
+    ]);
+    expect(lines.join("\n")).to.not.match(/password|"x"|"y"/);
+  });
+
+  it("a replacement names the inputs that force it", () => {
+    const lines = formatStep({
+      ...base,
+      op: "replace",
+      oldInputs: { pciAddress: "0000:41:00.0", numVfs: 4 },
+      inputs: { pciAddress: "0000:41:00.1", numVfs: 4 },
+      changedKeys: ["pciAddress"],
+      replaces: ["pciAddress"],
+    });
+    expect(lines[0]).to.equal("  +- sriov:SriovPf hv01-pf: (replace) [diff: ~pciAddress; replaced because of: pciAddress]");
+    expect(lines[1]).to.equal('      ~ pciAddress: "0000:41:00.0" => "0000:41:00.1"  [forces replacement]');
+  });
+
+  it("shows secrets nested anywhere as [secret] and unknowns as output<unknown>", () => {
+    expect(showValue({ a: secret("k"), b: ["04da6b54-80e4-46f7-96ec-b56ff0331ba9"] })).to.equal("{ a: [secret], b: [output<unknown>] }");
+  });
+});

@@ -38,25 +38,37 @@ function properties(props: Record<string, any>, indent: string, mark = ""): stri
   return keys.map((k) => `${indent}${mark}${k.padEnd(width)}: ${showValue(props[k])}`);
 }
 
-/** One resource's block in `pulumi preview --diff` style. */
+/** The input the providers add in check: what applying would change on the host, one line per operation. */
+export const HOST_CHANGES = "hostChanges";
+
+function hostChangeLines(v: unknown, indentBy: string): string[] {
+  if (!Array.isArray(v)) return [];
+  if (v.length === 0) return [`${indentBy}host changes: none`];
+  return [`${indentBy}host changes:`, ...v.map((c) => `${indentBy}  - ${engine.isSecret(c) ? "[secret]" : String(c)}`)];
+}
+
+/** One resource's block in `pulumi preview --diff` style, with the host changes listed last. */
 export function formatStep(step: Step): string[] {
   const head = `  ${SIGN[step.op].padEnd(2)} ${shortType(step.type)} ${step.name}: (${step.op})`;
   const lines = [head];
+  const { [HOST_CHANGES]: hostChanges, ...inputs } = step.inputs;
   switch (step.op) {
     case "create":
-      lines.push(...properties(step.inputs, "        "));
+      lines.push(...properties(inputs, "        "), ...hostChangeLines(hostChanges, "        "));
       break;
     case "update":
     case "replace": {
-      if (step.op === "replace") lines[0] += ` [diff: ${step.changedKeys.map((k) => `~${k}`).join(" ")}; replaced because of: ${step.replaces.join(", ")}]`;
+      const keys = step.changedKeys.filter((k) => k !== HOST_CHANGES);
+      if (step.op === "replace") lines[0] += ` [diff: ${keys.map((k) => `~${k}`).join(" ")}; replaced because of: ${step.replaces.join(", ")}]`;
       const olds = step.oldInputs ?? {};
-      const width = Math.max(0, ...step.changedKeys.map((k) => k.length));
-      for (const k of step.changedKeys) {
+      const width = Math.max(0, ...keys.map((k) => k.length));
+      for (const k of keys) {
         const forced = step.replaces.includes(k) ? "  [forces replacement]" : "";
         if (!(k in olds) || olds[k] === undefined) lines.push(`      + ${k.padEnd(width)}: ${showValue(step.inputs[k])}${forced}`);
         else if (!(k in step.inputs) || step.inputs[k] === undefined) lines.push(`      - ${k.padEnd(width)}: ${showValue(olds[k])}${forced}`);
         else lines.push(`      ~ ${k.padEnd(width)}: ${showValue(olds[k])} => ${showValue(step.inputs[k])}${forced}`);
       }
+      lines.push(...hostChangeLines(hostChanges, "        "));
       break;
     }
     case "delete":
