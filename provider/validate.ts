@@ -58,10 +58,15 @@ export function validate<T>(schema: z.ZodType<T>, raw: unknown): { value?: T; fa
   const result = schema.safeParse(raw);
   if (result.success) return { value: result.data, failures: [], hasUnknowns };
   const failures: CheckFailure[] = [];
+  const add = (path: readonly PropertyKey[], reason: string) => {
+    const f = { property: propertyName(path), reason };
+    if (!failures.some((x) => x.property === f.property && x.reason === f.reason)) failures.push(f);
+  };
   for (const issue of result.error.issues) {
     if (hasUnknowns && pathUnknown(raw, issue.path)) continue;
-    const f = { property: propertyName(issue.path), reason: issue.message };
-    if (!failures.some((x) => x.property === f.property && x.reason === f.reason)) failures.push(f);
+    // An unknown property (a typo) is named itself, not the object holding it.
+    if (issue.code === "unrecognized_keys") for (const k of issue.keys) add([...issue.path, k], "is not a known property");
+    else add(issue.path, issue.message);
   }
   return { failures, hasUnknowns };
 }
