@@ -58,6 +58,7 @@ export function ifaceSchema(): z.ZodType<IfaceInputs> {
       config: z.boolean({ message: "must be true or false" }).default(true),
       libvirtUri: libvirtUriSchema(),
     })
+    .strict()
     .refine((v: any) => !(v?.vlan !== undefined && v?.virtualport !== undefined), {
       path: ["vlan"],
       message: "give vlan or virtualport, not both (an 802.1Qbh port profile carries the VLAN)",
