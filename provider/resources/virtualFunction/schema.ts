@@ -108,7 +108,7 @@ export function vfSchema(): z.ZodType<VfInputs> {
         ctx.addIssue({ code: "custom", path: ["qos"], message: "needs vlan (a priority travels in a VLAN tag; vlan 0 tags with the priority only)" });
       if (v.vlanProtocol !== "802.1Q" && !v.vlan)
         ctx.addIssue({ code: "custom", path: ["vlanProtocol"], message: "needs a vlan of 1 or more (the protocol is that of the VLAN tag)" });
-      if (v.maxTxRate !== 0 && v.minTxRate > v.maxTxRate)
+      if (v.maxTxRate > 0 && v.minTxRate > v.maxTxRate)
         ctx.addIssue({ code: "custom", path: ["minTxRate"], message: `must not exceed maxTxRate (${v.maxTxRate})` });
     }) as unknown as z.ZodType<VfInputs>;
 }
