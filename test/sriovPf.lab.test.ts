@@ -45,7 +45,7 @@ describe("SriovPf on the lab host", function () {
     }
     const resources: ResourceSpec[] = Object.entries(declared).map(([name, props]) => ({
       name,
-      provider: providers.sriovPf,
+      provider: name.startsWith("vf") ? providers.virtualFunction : providers.sriovPf,
       props: { connection: secret(connection), ...props },
     }));
     return stack.up(resources);
@@ -72,6 +72,10 @@ describe("SriovPf on the lab host", function () {
     );
   }
   const opLines = (r: DeploymentResult) => r.logs.map((l) => l.message).filter((m) => m.includes("sriovPf "));
+  const ops = (r: DeploymentResult) => Object.fromEntries(r.steps.map((st) => [st.name, st.op]));
+  const VF_MAC = "02:5a:00:00:01:01";
+  const vfMac = async (i: number, index: number) =>
+    JSON.parse(await vm.run(`ip -j link show dev ${pf[i].name}`))[0].vfinfo_list.find((v: any) => v.vf === index).address as string;
 
   /** Cleans up by hand whatever a failed run may have left. */
   async function cleanByHand() {
@@ -79,6 +83,7 @@ describe("SriovPf on the lab host", function () {
     const files = pf.flatMap((p) => [unit(p.pci), rule(p.pci), `/var/lib/pulumi-sriov/backup${unit(p.pci)}`, `/var/lib/pulumi-sriov/backup${rule(p.pci)}`]).join(" ");
     await vm.exec(
       `${nets} for p in ${pf[0].pci} ${pf[1].pci}; do systemctl disable --now pulumi-sriov-pf-$p.service; echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; echo 1 > /sys/bus/pci/devices/$p/sriov_drivers_autoprobe; done; ` +
+        `systemctl disable --now 'pulumi-sriov-vf-${pf[1].pci}-*.service'; rm -f /etc/systemd/system/pulumi-sriov-vf-${pf[1].pci}-*.service; ` +
         `rm -f ${files} /etc/modprobe.d/pulumi-sriov-igb.conf; systemctl daemon-reload; udevadm control --reload; ` +
         `for n in ${pf[0].name} ${pf[1].name}; do ip link set dev $n mtu 1500; done; true`,
     );
@@ -180,10 +185,22 @@ describe("SriovPf on the lab host", function () {
     expect((await vm.exec(`test -e ${unit(pf[1].pci)}`)).code).to.not.equal(0);
   });
 
+  it("re-creating VFs re-applies the VirtualFunction settings of the PF's VFs (their units)", async () => {
+    const v = await timed("VirtualFunction create", () => up({ vf1: { pf: pf[1].name, index: 1, mac: VF_MAC } }));
+    expect(ops(v)).to.deep.equal({ pf0: "same", pf1: "same", vf1: "create" });
+    expect(await vfMac(1, 1)).to.equal(VF_MAC);
+    const r = await timed("change to 4 VFs with a VF unit", () => up({ pf1: { ...declared.pf1, numVfs: 4 } }));
+    expect(ops(r)).to.deep.equal({ pf0: "same", pf1: "update", vf1: "same" });
+    expect(opLines(r).some((l) => l.includes(`re-apply the settings of ${pf[1].pci}'s VFs (pulumi-sriov-vf-${pf[1].pci}-1.service)`)), opLines(r).join("\n")).to.equal(true);
+    expect(await numVfs(1)).to.equal(4);
+    // The kernel gave the new VF 1 no address; its unit put the declared one back.
+    expect(await vfMac(1, 1)).to.equal(VF_MAC);
+  });
+
   it("refuses 8 VFs on a 7-VF device with the numbers, and changes nothing", async () => {
     const before = await hostSnapshot();
     const e = await timed("refuse 8 VFs", () => failure(up({ pf1: { ...declared.pf1, numVfs: 8 } })));
-    declared.pf1.numVfs = 3;
+    declared.pf1.numVfs = 4;
     expect(e.message).to.include("numVfs: 8 VFs requested").and.include(`supports at most 7 (sriov_totalvfs 7)`).and.include(pf[1].pci);
     expect(await hostSnapshot()).to.equal(before);
   });
@@ -191,18 +208,18 @@ describe("SriovPf on the lab host", function () {
   it("refresh finds drift (a VF count changed by hand, a rule removed), and the next up repairs it", async () => {
     await vm.run(`echo 0 > ${sys(pf[0].pci, "sriov_numvfs")}; rm ${rule(pf[1].pci)}`);
     const rr = await timed("refresh with drift", () => stack.refresh());
-    expect(rr.steps.map((s) => s.op)).to.deep.equal(["refresh", "refresh"]);
+    expect(ops(rr)).to.deep.include({ pf0: "refresh", pf1: "refresh" });
     expect(rr.outputs.pf0.numVfs).to.equal(0);
     expect(stack.state.get("pf0")!.inputs.numVfs).to.equal(0);
     expect(stack.state.get("pf1")!.inputs.persist).to.equal("none");
     const r = await timed("repair drift", () => up());
-    expect(r.steps.map((s) => s.op)).to.deep.equal(["update", "update"]);
+    expect(ops(r)).to.deep.include({ pf0: "update", pf1: "update" });
     expect(await numVfs(0)).to.equal(2);
-    expect(await numVfs(1)).to.equal(3);
-    expect(await vm.run(`cat ${rule(pf[1].pci)}`)).to.include(`ATTR{device/sriov_numvfs}="3"`);
+    expect(await numVfs(1)).to.equal(4);
+    expect(await vm.run(`cat ${rule(pf[1].pci)}`)).to.include(`ATTR{device/sriov_numvfs}="4"`);
     expect(opLines(r).filter((l) => l.includes(pf[1].pci)).join("\n")).to.not.include("VFs of"); // PF 1's VFs were left alone
     const again = await up();
-    expect(again.steps.map((s) => s.op)).to.deep.equal(["same", "same"]);
+    expect(ops(again)).to.deep.equal({ pf0: "same", pf1: "same", vf1: "same" });
   });
 
   it("refuses to re-create VFs an active pool network uses, naming it; nothing changes", async () => {
@@ -225,7 +242,7 @@ describe("SriovPf on the lab host", function () {
   it("after a reboot the VFs exist before libvirtd starts (systemd on PF 0, udev on PF 1): both pool networks autostarted", async () => {
     await timed("reboot", () => vm.reboot());
     expect(await numVfs(0)).to.equal(2);
-    expect(await numVfs(1)).to.equal(3);
+    expect(await numVfs(1)).to.equal(4);
     expect(await cat(sys(pf[0].pci, "sriov_drivers_autoprobe"))).to.equal("0");
     expect(await cat(`/sys/class/net/${pf[1].name}/mtu`)).to.equal("9000");
     // libvirt autostarts a hostdev pool only if the PF has VFs at that moment.
@@ -245,13 +262,15 @@ describe("SriovPf on the lab host", function () {
     // The state still matches: nothing to do.
     const r = await stack.refresh();
     expect(r.outputs.pf0.numVfs).to.equal(2);
-    expect((await up()).steps.map((s) => s.op)).to.deep.equal(["same", "same"]);
+    expect(ops(await up())).to.deep.equal({ pf0: "same", pf1: "same", vf1: "same" });
+    // VirtualFunction's unit, ordered after the PF's, set VF 1's address again at boot.
+    expect(await vfMac(1, 1)).to.equal(VF_MAC);
   });
 
   it("delete refuses while the pool networks are active, then leaves no files, 0 VFs and autoprobe restored", async () => {
     const e = await timed("refuse delete: pool active", () => failure(stack.destroy()));
-    expect(e.message).to.include(`from 3 to 0 VFs removes its current VFs, and they are in use by active pool networks ${POOLS[1]} (PF ${pf[1].name}`);
-    expect(await numVfs(1)).to.equal(3);
+    expect(e.message).to.include(`from 4 to 0 VFs removes its current VFs, and they are in use by active pool networks ${POOLS[1]} (PF ${pf[1].name}`);
+    expect(await numVfs(1)).to.equal(4);
     for (const n of POOLS) await vm.run(`virsh -c qemu:///system net-destroy ${n} && virsh -c qemu:///system net-undefine ${n}`);
     await timed("destroy", () => stack.destroy());
     expect(stack.state.size).to.equal(0);
@@ -263,7 +282,7 @@ describe("SriovPf on the lab host", function () {
     const left = await vm.run(
       `ls /etc/systemd/system /etc/udev/rules.d /etc/modprobe.d /etc/systemd/system/multi-user.target.wants; find /var/lib/pulumi-sriov -type f 2>/dev/null; true`,
     );
-    expect(left).to.not.match(/pulumi-sriov/);
+    expect(left).to.not.match(/pulumi-sriov-pf-|70-pulumi-sriov-|pulumi-sriov-igb/);
     expect((await vm.run(`systemctl is-enabled pulumi-sriov-pf-${pf[0].pci}.service || true`)).trim()).to.not.equal("enabled");
   });
 });
