@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     `  host:       ${c.host}`,
     `  port:       ${c.port}`,
     `  user:       ${c.user}`,
-    `  key:        ${vm.image.privateKeyPath}`,
+    `  key:        ${vm.privateKeyPath}`,
     `  host key:   ${c.hostKey}`,
     `  ssh:        ${vm.sshCommandLine()}`,
     `  serial log: ${vm.serialLogPath}`,
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     "",
     "Pulumi connection (same fields as @pulumi/command remote connection):",
     `  { host: "${c.host}", port: ${c.port}, user: "${c.user}", ` +
-      `privateKey: fs.readFileSync("${vm.image.privateKeyPath}", "utf8"), hostKey: "${c.hostKey}" }`,
+      `privateKey: fs.readFileSync("${vm.privateKeyPath}", "utf8"), hostKey: "${c.hostKey}" }`,
     "",
   ].join("\n"));
   // Run until a signal; vm.ts kills QEMU on SIGINT/SIGTERM/SIGHUP.

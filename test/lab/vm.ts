@@ -89,11 +89,13 @@ function installExitHandlers(): void {
   handlersInstalled = true;
   process.on("exit", () => {
     for (const vm of [...live]) vm.killSync();
+    for (const t of pendingTickets) fs.rmSync(t, { force: true });
   });
   const signals: [NodeJS.Signals, number][] = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]];
   for (const [sig, code] of signals) {
     process.on(sig, () => {
       for (const vm of [...live]) vm.killSync();
+      for (const t of pendingTickets) fs.rmSync(t, { force: true });
       // Keep the default meaning of the signal: terminate.
       process.exit(code);
     });
@@ -115,31 +117,72 @@ function pidAlive(pid: number): boolean {
 
 const SLOTS_DIR = path.join(os.tmpdir(), "pulumi-sriov-lab-slots");
 
+const pendingTickets = new Set<string>();
+
+/** Reads the pid in a slot or ticket file; 0 if unreadable. */
+function ownerOf(file: string): number {
+  try {
+    return Number(fs.readFileSync(file, "utf8").trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Takes one of LAB_MAX_VMS slot files, first come first served: waiters queue
+ * with a ticket file, and only the oldest live waiters may take free slots.
+ */
 async function acquireSlot(name: string, log: (l: string) => void): Promise<string> {
   const max = envNumber("LAB_MAX_VMS") ?? 2;
   fs.mkdirSync(SLOTS_DIR, { recursive: true, mode: 0o1777 });
+  const ticketName = `wait-${String(Date.now()).padStart(15, "0")}-${process.pid}-${runCounter}`;
+  const ticket = path.join(SLOTS_DIR, ticketName);
+  fs.writeFileSync(ticket, String(process.pid));
+  pendingTickets.add(ticket);
   const started = Date.now();
   let announced = 0;
-  for (;;) {
-    for (let i = 0; i < max; i++) {
-      const slot = path.join(SLOTS_DIR, `slot-${i}`);
-      try {
-        fs.writeFileSync(slot, String(process.pid), { flag: "wx" });
-        return slot;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        let owner = 0;
-        try { owner = Number(fs.readFileSync(slot, "utf8").trim()); } catch { continue; }
-        if (!owner || !pidAlive(owner)) fs.rmSync(slot, { force: true });
+  try {
+    for (;;) {
+      const free: string[] = [];
+      for (let i = 0; i < max; i++) {
+        const slot = path.join(SLOTS_DIR, `slot-${i}`);
+        if (fs.existsSync(slot)) {
+          const owner = ownerOf(slot);
+          if (owner && pidAlive(owner)) continue;
+          fs.rmSync(slot, { force: true });
+        }
+        free.push(slot);
       }
+      const waiters = fs.readdirSync(SLOTS_DIR).filter((f) => f.startsWith("wait-")).sort()
+        .filter((f) => {
+          if (f === ticketName) return true;
+          const owner = ownerOf(path.join(SLOTS_DIR, f));
+          if (owner && pidAlive(owner)) return true;
+          fs.rmSync(path.join(SLOTS_DIR, f), { force: true });
+          return false;
+        });
+      if (waiters.indexOf(ticketName) < free.length) {
+        for (const slot of free) {
+          try {
+            fs.writeFileSync(slot, String(process.pid), { flag: "wx" });
+            return slot;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+          }
+        }
+      }
+      const waited = Date.now() - started;
+      if (waited >= announced) {
+        log(`lab[${name}]: ${max} lab VMs already running on this machine (LAB_MAX_VMS=${max}); ` +
+          `waiting for a slot, ${waiters.indexOf(ticketName) + 1} in line` +
+          (waited ? ` (${Math.round(waited / 1000)}s)` : ""));
+        announced += 60000;
+      }
+      await sleep(2000);
     }
-    const waited = Date.now() - started;
-    if (waited >= announced) {
-      log(`lab[${name}]: ${max} lab VMs already running on this machine (LAB_MAX_VMS); waiting for one to stop` +
-        (waited ? ` (${Math.round(waited / 1000)}s)` : ""));
-      announced += 60000;
-    }
-    await sleep(2000);
+  } finally {
+    fs.rmSync(ticket, { force: true });
+    pendingTickets.delete(ticket);
   }
 }
 
@@ -196,6 +239,8 @@ export class LabVm {
   readonly serialLogPath: string;
   readonly overlayPath: string;
   readonly knownHostsPath: string;
+  /** The client private key, copied into the run directory (a rebuild may replace the image's). */
+  readonly privateKeyPath: string;
   /** MACs of the two igb PFs. */
   readonly pfMacs: readonly string[] = PF_MACS;
   private readonly persistentOverlay: boolean;
@@ -229,6 +274,8 @@ export class LabVm {
     fs.mkdirSync(this.runDir, { recursive: true });
     this.serialLogPath = path.join(this.runDir, "serial.log");
     this.knownHostsPath = path.join(this.runDir, "known_hosts");
+    this.privateKeyPath = path.join(this.runDir, "id_ed25519");
+    fs.writeFileSync(this.privateKeyPath, image.privateKey, { mode: 0o600 });
     this.overlayPath = this.persistentOverlay
       ? path.join(LAB_DIR, "vms", this.name, "overlay.qcow2")
       : path.join(this.runDir, "overlay.qcow2");
@@ -286,7 +333,7 @@ export class LabVm {
     const o = (kv: string) => ["-o", kv];
     return [
       "-F", "/dev/null",
-      "-i", this.image.privateKeyPath,
+      "-i", this.privateKeyPath,
       "-p", String(this.sshPort),
       ...o("IdentitiesOnly=yes"),
       ...o("BatchMode=yes"),
@@ -308,7 +355,7 @@ export class LabVm {
   /** A command line a person can paste to log in. */
   sshCommandLine(): string {
     return [
-      "ssh", "-i", this.image.privateKeyPath, "-p", String(this.sshPort),
+      "ssh", "-i", this.privateKeyPath, "-p", String(this.sshPort),
       "-o", `UserKnownHostsFile=${this.knownHostsPath}`, "-o", "StrictHostKeyChecking=yes",
       "root@127.0.0.1",
     ].join(" ");
