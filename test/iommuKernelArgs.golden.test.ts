@@ -223,8 +223,10 @@ describe("IommuKernelArgs golden plans", () => {
       expect(configuredNow(host.currentFacts(), det).filter((a) => wanted.some((w) => sameArg(w, a)))).to.have.members(wanted);
       for (const w of wanted) expect(hasEffect(p.configured, w), `${w} in ${p.configured.join(" ")}`).to.equal(true);
 
-      // A second `up` with the same inputs plans nothing.
+      // A second `up` with the same inputs plans nothing; nor does a plan without
+      // the state's record (preview, or create on a host already configured).
       expect(plan(host.currentFacts(), det, wanted, p.restore, wanted).ops.map((o) => o.description)).to.deep.equal([]);
+      expect(plan(host.currentFacts(), det, wanted, emptyRestore(), []).ops.map((o) => o.description), "without a record").to.deep.equal([]);
 
       // An update (fewer arguments) from there, then delete: the original files, byte for byte.
       const fewer = desiredArgs({ ...c.inputs, passthrough: !c.inputs.passthrough, extraArgs: [] }, facts.cpuVendor);

@@ -25,7 +25,8 @@ const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE
 const connection = { host: "hv1.example", privateKey: KEY, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ" };
 
 describe("IommuKernelArgs inputs", () => {
-  const p = lifecycle(spec);
+  // Without the preview hook: these checks never reach a host.
+  const p = lifecycle({ ...spec, plan: undefined });
 
   it("applies the documented defaults", async () => {
     const r = await p.check({}, { connection });

@@ -74,9 +74,11 @@ const FILES_SCRIPT =
   PATH_FIX +
   'for f in /etc/default/grub /etc/default/grub.d/*.cfg "$@"; do [ -f "$f" ] || continue; printf "%s\\t" "$f"; base64 -w0 < "$f" || exit 1; echo; done';
 
-/** The probes, by name; each an argv for one batch. */
-export function probes(): { name: string; argv: Argv }[] {
-  return [
+const HEALTH_PROBES = ["iommuClass", "groups", "acpi", "kernelLog", "lspci"];
+
+/** The probes, by name; each an argv for one batch. Planning alone can leave out the health probes. */
+export function probes(opts: { health?: boolean } = {}): { name: string; argv: Argv }[] {
+  const all: { name: string; argv: Argv }[] = [
     { name: "hostname", argv: ["uname", "-n"] },
     { name: "cmdline", argv: ["cat", "/proc/cmdline"] },
     { name: "bootId", argv: ["cat", "/proc/sys/kernel/random/boot_id"] },
@@ -126,6 +128,7 @@ export function probes(): { name: string; argv: Argv }[] {
     },
     { name: "lspci", argv: shScript(PATH_FIX + "command -v lspci >/dev/null && lspci -vvv -D -d ::0604 2>/dev/null; true") },
   ];
+  return opts.health === false ? all.filter((p) => !HEALTH_PROBES.includes(p.name)) : all;
 }
 
 function parseOsRelease(text: string): Record<string, string> {

@@ -93,14 +93,18 @@ export function grubCmdline(g: GrubFiles): string[] {
   return [...effectiveArgs(parsed, LINUX), ...effectiveArgs(parsed, LINUX_DEFAULT)].map((a) => a.text);
 }
 
-export function renderDropin(args: readonly string[], replaced: readonly string[]): string {
-  const lines = [
+/**
+ * Our drop-in. Its content depends only on the arguments (not on what was
+ * replaced), so that planning without the state's record, as a create on a
+ * configured host or a preview does, finds nothing to change.
+ */
+export function renderDropin(args: readonly string[]): string {
+  return [
     "# Managed by pulumi-sriov (IommuKernelArgs): kernel arguments for IOMMU and SR-IOV.",
-    "# Deleting the resource removes this file and regenerates the GRUB configuration.",
-  ];
-  for (const r of replaced) lines.push(`# Replaced ${r}; put back on delete.`);
-  lines.push(`${LINUX}="$${LINUX} ${args.join(" ")}"`);
-  return lines.join("\n") + "\n";
+    "# Deleting the resource removes this file (and puts back any value it replaced), then regenerates grub.cfg.",
+    `${LINUX}="$${LINUX} ${args.join(" ")}"`,
+    "",
+  ].join("\n");
 }
 
 export interface GrubApply {
@@ -141,7 +145,6 @@ export function applyGrub(g: GrubFiles, wanted: readonly string[]): GrubApply {
   const changes: Record<string, string | null> = {};
   const created: string[] = [];
   let configPath = GRUB_MAIN;
-  const replacedNotes = conflicting.map((c) => `${c.text} in ${c.path} (${c.variable})`);
 
   if (g.readsDropins) {
     const later = parsed.filter((p) => byteOrder(p.path, OUR_DROPIN) > 0);
@@ -153,7 +156,7 @@ export function applyGrub(g: GrubFiles, wanted: readonly string[]): GrubApply {
           `sets ${LINUX} after ${OUR_DROPIN} is read and would discard the arguments; make it append ("$${LINUX} …") or rename it to sort before ${OUR_DROPIN}`,
         );
     }
-    const want = missing.length ? renderDropin(missing, replacedNotes) : null;
+    const want = missing.length ? renderDropin(missing) : null;
     if ((g.files[OUR_DROPIN] ?? null) !== want) changes[OUR_DROPIN] = want;
     if (want !== null) {
       created.push(OUR_DROPIN);

@@ -5,7 +5,7 @@
 import { Connection } from "../../connection";
 import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyError, RemoteHost, shScript } from "../../host";
 import { Ctx, ResourceSpec } from "../../resource";
-import { hasEffect, sameArg, splitCmdline } from "./cmdline";
+import { hasEffect, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { detect, Detection } from "./detect";
 import { Facts, parseFacts, probes } from "./facts";
 import { firstEntryArgs } from "./grub";
@@ -21,9 +21,9 @@ function log(host: RemoteHost, message: string): void {
   console.log(`iommuKernelArgs ${host.name}: ${message}`);
 }
 
-/** Reads everything the resource needs in one round trip. */
-export async function gather(host: RemoteHost): Promise<Facts> {
-  const ps = probes();
+/** Reads everything the resource needs in one round trip (without the health probes when only planning). */
+export async function gather(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
+  const ps = probes(opts);
   const res = await host.batch(ps.map((p) => p.argv));
   const byName: Record<string, CommandResult> = {};
   ps.forEach((p, i) => (byName[p.name] = res[i]));
@@ -240,6 +240,20 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
   id: (_inputs, outs) => `iommu-kernel-args@${outs.hostname}`,
 
   create: (ctx, inputs) => converge(ctx, inputs, emptyRestore(), []),
+
+  // Preview: the operations apply would run. Without the state's record the
+  // plan starts from the host as it is, which for a host this resource
+  // already configured is nothing to do.
+  async plan(ctx, inputs) {
+    const { host } = ctx;
+    const f = await gather(host, { health: false });
+    const det = detect(f, inputs.bootloader, host.name);
+    const wanted = wantedArgs(host, inputs, f);
+    const lines = plan(f, det, wanted, emptyRestore(), []).ops.map((o) => o.description);
+    if (inputs.reboot === "ifNeeded" && rebootRequired(f.cmdline, wanted))
+      lines.push(`reboot ${host.name} (the running kernel lacks ${missingArgs(splitCmdline(f.cmdline), wanted).join(" ")}) and check /proc/cmdline`);
+    return lines;
+  },
 
   async read(ctx, applied, outs) {
     const { host } = ctx;
