@@ -56,8 +56,18 @@ export class IommuKernelArgs extends pulumi.dynamic.Resource {
   declare public readonly args: pulumi.Output<string[]>;
   /** The bootloader that was configured (detected when the input was "auto"). */
   declare public readonly bootloader: pulumi.Output<string>;
+  /** Why that bootloader: what was found on the host. */
+  declare public readonly bootloaderEvidence: pulumi.Output<string[]>;
   /** The file holding the arguments (e.g. /etc/default/grub). */
   declare public readonly configPath: pulumi.Output<string>;
+  /** The command that regenerates the boot configuration (e.g. update-grub). */
+  declare public readonly regenerateCommand: pulumi.Output<string>;
+  /** The host's name as it reports it. */
+  declare public readonly hostname: pulumi.Output<string>;
+  /** CPU vendor, which "auto" picks the IOMMU flag from. */
+  declare public readonly cpuVendor: pulumi.Output<string>;
+  /** Arguments of the user's that this resource replaced (e.g. intel_iommu=off); delete puts them back. */
+  declare public readonly replacedArgs: pulumi.Output<string[]>;
   /** /proc/cmdline of the running kernel. */
   declare public readonly activeCmdline: pulumi.Output<string>;
   /** True when the running kernel does not have the arguments yet (a reboot is pending). */
@@ -74,7 +84,12 @@ export class IommuKernelArgs extends pulumi.dynamic.Resource {
   static readonly outputKeys = [
     "args",
     "bootloader",
+    "bootloaderEvidence",
     "configPath",
+    "regenerateCommand",
+    "hostname",
+    "cpuVendor",
+    "replacedArgs",
     "activeCmdline",
     "rebootRequired",
     "iommuEnabled",
