@@ -109,7 +109,8 @@ export class RemoteHost {
       't=$(mktemp -- "$dir/.$(basename -- "$f").tmp.XXXXXX")',
       "trap 'rm -f -- \"$t\"' EXIT",
       'cat >"$t"',
-      'echo "$sum  $t" | sha256sum -c --status - || { echo "content arrived incomplete; $f left unchanged" >&2; exit 90; }',
+      // Hash from stdin: a checklist line would break on a file name holding a newline.
+      '[ "$(sha256sum <"$t")" = "$sum  -" ] || { echo "content arrived incomplete; $f left unchanged" >&2; exit 90; }',
       'if [ -e "$f" ]; then chmod --reference="$f" -- "$t"; chown --reference="$f" -- "$t"; mkdir -p -- "$(dirname -- "$bak")"; cp -p -- "$f" "$bak"; else chmod -- "$mode" "$t"; fi',
       'sync -- "$t" 2>/dev/null || sync',
       'mv -f -- "$t" "$f"',
