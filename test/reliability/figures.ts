@@ -12,6 +12,9 @@ export const figures = {
   inputsRejected: 0,
   injectionValues: 0,
   injectionRejected: 0,
+  /** Values that reached a host's shell over SSH (planned during check, or sent past check). */
+  injectionSentToHost: 0,
+  /** Values a shell executed (canary files that appeared): must stay 0. */
   injectionExecuted: 0,
   faultsInjected: 0,
   faultsRecovered: 0,
@@ -94,7 +97,7 @@ export function figuresLine(): string {
   const f = figures;
   return (
     `reliability figures: inputs tried ${f.inputsTried}, rejected ${f.inputsRejected}; ` +
-    `injection values ${f.injectionValues}, rejected by check ${f.injectionRejected}, executed on a host ${f.injectionExecuted}; ` +
+    `injection values ${f.injectionValues} (rejected by check ${f.injectionRejected}, sent to a host ${f.injectionSentToHost}, executed ${f.injectionExecuted}); ` +
     `host-key refusals ${f.hostKeyRefusals}; ` +
     `faults injected ${f.faultsInjected}, recovered ${f.faultsRecovered}; ` +
     `drift made ${f.driftsMade}, detected ${f.driftsDetected}, repaired ${f.driftsRepaired}; ` +
