@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as providers from "../provider";
 import {
+  Bootloader,
   ConnectionArgs,
   DomainVfInterfaceArgs,
   IommuKernelArgsArgs,
@@ -55,7 +56,7 @@ export class IommuKernelArgs extends pulumi.dynamic.Resource {
   /** The arguments this resource owns on the kernel command line. */
   declare public readonly args: pulumi.Output<string[]>;
   /** The bootloader that was configured (detected when the input was "auto"). */
-  declare public readonly bootloader: pulumi.Output<string>;
+  declare public readonly bootloader: pulumi.Output<Exclude<Bootloader, "auto">>;
   /** Why that bootloader: what was found on the host. */
   declare public readonly bootloaderEvidence: pulumi.Output<string[]>;
   /** The file holding the arguments (e.g. /etc/default/grub). */
