@@ -355,6 +355,29 @@ describe("project and lab stack files", () => {
   });
 });
 
+describe("stack files", () => {
+  it("keeps the project's keys, sets aside encrypted values and other namespaces", () => {
+    const f = parseStackFile(
+      ["config:", "  sriov-fleet:waveSize: 3", "  sriov-fleet:sshPrivateKey:", "    secure: v1:abc", "  aws:region: eu-west-1", "  sriov-fleet:hosts:", "    - { name: a }"].join("\n"),
+      "sriov-fleet",
+    );
+    expect(f.config).to.deep.equal({ waveSize: 3, hosts: [{ name: "a" }] });
+    expect(f.encrypted).to.deep.equal(["sshPrivateKey"]);
+    expect(f.ignored).to.deep.equal(["aws:region"]);
+  });
+
+  it("points the lab stack at a running lab without changing the file's other settings", () => {
+    const f = parseStackFile(fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8"), "sriov-fleet");
+    const before = JSON.stringify(f.config);
+    const { config, secretKeys } = withLabConnection(f, { host: "127.0.0.1", port: 41234, user: "root", privateKey: KEY, hostKey: "ssh-ed25519 AAAAX" });
+    expect(JSON.stringify(f.config)).to.equal(before);
+    expect((config as any).hosts[0].connection).to.deep.equal({ host: "127.0.0.1", port: 41234, user: "root", hostKey: "ssh-ed25519 AAAAX" });
+    expect(config.sshPrivateKey).to.equal(KEY);
+    expect(secretKeys).to.deep.equal(["sshPrivateKey"]);
+    expect(() => withLabConnection({ ...f, config: { hosts: [] } }, { host: "h", port: 1, user: "u", privateKey: KEY, hostKey: "k" })).to.throw(/exactly one host/);
+  });
+});
+
 describe("examples/ci workflow", () => {
   const file = path.join(ROOT, "examples/ci/pulumi.yml");
   const wf = yaml.load(fs.readFileSync(file, "utf8"));
