@@ -105,7 +105,12 @@ function simulate(f: HostFacts, ops: Operation[]): HostFacts {
         else if (target.endsWith("/driver/unbind")) { vf.driver = ""; vf.netdev = ""; vf.netdevMac = ""; }
         else if (target === "/sys/bus/pci/drivers_probe") {
           if (!vf.driver) vf.driver = vf.driverOverride || (s.pf!.autoprobe ? "igbvf" : "");
-          if (vf.driver === "igbvf") { vf.netdev = "enp1s0v1"; vf.netdevMac = s.attributes!.mac; }
+          if (vf.driver === "igbvf") {
+            // igbvf without an administrative MAC picks a random one and tells the PF.
+            if (s.attributes!.mac === ZERO_MAC) s.attributes!.mac = "6a:00:00:00:00:99";
+            vf.netdev = "enp1s0v1";
+            vf.netdevMac = s.attributes!.mac;
+          }
         } else throw new Error(`unexpected sysfs write to ${target}`);
       } else if (a[0] === "modprobe") s.vfioPciLoaded = true;
       else if (a[0] === "systemctl") {
@@ -379,15 +384,15 @@ describe("VirtualFunction planning", () => {
       { driver: "", driverOverride: "vfio-pci", netdev: "" },
     );
     fc.assert(
-      fc.property(attrs, attrs, driverState, fc.constantFrom("default" as const, "vfio-pci" as const), fc.boolean(), fc.constantFrom(null, "old unit"), (cur, want, drv, driver, persist, unitContent) => {
+      fc.property(attrs, attrs, driverState, fc.constantFrom("default" as const, "vfio-pci" as const), fc.boolean(), fc.constantFrom(null, "old unit"), fc.boolean(), (cur, want, drv, driver, persist, unitContent, ours) => {
         // mlx5-like PF: no refusals known, so every attribute is plannable.
         const f = facts({ pf: { driver: "mlx5_core" }, attributes: cur, vf: { ...drv, netdevMac: drv.netdev ? "6a:00:00:00:00:01" : "" }, top: { unit: { name: "u", content: unitContent, enabled: "", active: "inactive" } } });
         const d: Resolved = { ...want, driver, persist };
-        const p1 = plan(f, 1, d, opts);
+        const p1 = plan(f, 1, d, { ...opts, ownMac: ours ? cur.mac : undefined });
         expect(p1.problems).to.deep.equal([]);
         const after = simulate(f, p1.operations);
         expect(verify(after, 1, d)).to.deep.equal([]);
-        expect(plan(after, 1, d, opts).operations).to.deep.equal([]);
+        expect(plan(after, 1, d, { ...opts, ownMac: d.mac }).operations).to.deep.equal([]);
       }),
       { numRuns: 300 },
     );
@@ -497,7 +502,7 @@ describe("VirtualFunction planning", () => {
         vf: { driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "" },
         top: { unit: { name: "u", content: "x", enabled: "enabled", active: "active" } },
       });
-      const p = plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true });
+      const p = plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" });
       expect(p.problems).to.deep.equal([]);
       expect(runs(p.operations)).to.deep.equal([
         "ip link set dev enp1s0 vf 1 vlan 0",
@@ -514,9 +519,21 @@ describe("VirtualFunction planning", () => {
       ]);
     });
 
+    it("clears only the MAC it set, and rebinds igbvf so the interface drops it", () => {
+      const f = facts({ attributes: { mac: "02:11:22:33:44:55" }, vf: { netdevMac: "02:11:22:33:44:55" } });
+      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" }).operations.map((o) => o.description)).to.deep.equal([
+        "VF 1 of enp1s0 (0000:01:00.0): clear the administrative MAC 02:11:22:33:44:55",
+        "VF 1 of enp1s0 (0000:01:00.0): unbind 0000:01:10.2 from igbvf",
+        "VF 1 of enp1s0 (0000:01:00.0): probe 0000:01:10.2 (enp1s0v1 picks its own MAC)",
+      ]);
+      // Someone else's MAC (or the one igbvf picked) is not ours to clear.
+      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:00:00:00:00:01" }).operations).to.deep.equal([]);
+      expect(plan(f, 1, desired({ mac: ZERO_MAC }), { pfName: "enp1s0" }).operations).to.deep.equal([]);
+    });
+
     it("succeeds when the VF or the PF is gone, still removing the unit", () => {
       const noVf = facts({ top: { vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "enabled", active: "active" } } });
-      const p = plan(noVf, 1, RESET_STATE, { pfName: "enp1s0", removing: true });
+      const p = plan(noVf, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" });
       expect(p.problems).to.deep.equal([]);
       expect(runs(p.operations)).to.include("remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service");
       const noPf = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "", active: "" } } });
@@ -559,6 +576,12 @@ describe("VirtualFunction drift (read)", () => {
     expect(o).to.deep.include({ mac: "02:99:99:99:99:99", vlan: 200, trust: false, spoofCheck: false, driver: "vfio-pci", persist: false });
     // Observed inputs stay valid inputs (state is re-validated on the next operation).
     expect(vfSchema().safeParse(o).success).to.equal(true);
+  });
+
+  it("treats any MAC as no drift when the MAC is left to the VF (all zeros)", () => {
+    const zero = inputs({ mac: ZERO_MAC });
+    const o = observedInputs(zero, outs, facts({ attributes: { mac: "6a:00:00:00:00:99" } }));
+    expect(o.mac).to.equal(ZERO_MAC);
   });
 
   it("keeps observed inputs valid for any host state (property)", () => {

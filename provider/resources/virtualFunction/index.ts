@@ -5,7 +5,7 @@
 import type { Ctx, ResourceSpec } from "../../resource";
 import { commandLine, HostCommandError, HostError, PartialApplyError, RemoteHost } from "../../host";
 import { factsCommand, HostFacts, parseFacts } from "./facts";
-import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify, vfName } from "./plan";
+import { observedInputs, Operation, outputs, ownMac, plan, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { vfSchema, VfInputs, VfOutputs } from "./schema";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
@@ -85,12 +85,12 @@ function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, p
 }
 
 /** Brings the VF to the inputs; runs no writes when it is there already. */
-async function converge(ctx: Ctx, inputs: VfInputs): Promise<VfOutputs> {
+async function converge(ctx: Ctx, inputs: VfInputs, own?: string): Promise<VfOutputs> {
   const host = ctx.host;
   return host.withLock(async () => {
     const facts = await gather(host, inputs.pf, "", inputs.index);
     const { desired, problems } = resolve(inputs, facts);
-    const p = plan(facts, inputs.index, desired, { pfName: inputs.pf });
+    const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: own });
     problems.push(...p.problems);
     if (problems.length) cannot(host, facts, inputs.index, inputs.pf, problems);
     if (p.operations.length === 0) return outputs(facts, inputs.index, desired.persist);
@@ -118,7 +118,7 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
 
   create: (ctx, inputs) => converge(ctx, inputs),
 
-  update: (ctx, _olds, news) => converge(ctx, news),
+  update: (ctx, olds, news, outs) => converge(ctx, news, ownMac(olds, outs)),
 
   async read(ctx, applied, outs) {
     const facts = await gather(ctx.host, applied.pf, outs.pfPciAddress, applied.index);
@@ -131,7 +131,7 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
     const host = ctx.host;
     await host.withLock(async () => {
       const facts = await gather(host, applied.pf, outs.pfPciAddress, applied.index);
-      const p = plan(facts, applied.index, RESET_STATE as Resolved, { pfName: applied.pf, removing: true });
+      const p = plan(facts, applied.index, RESET_STATE, { pfName: applied.pf, removing: true, ownMac: ownMac(applied, outs) });
       if (p.problems.length) cannot(host, facts, applied.index, applied.pf, p.problems);
       await execute(host, facts, p.operations);
     });

@@ -24,6 +24,11 @@ export interface Resolved {
   persist: boolean;
 }
 
+/** The MAC this resource applied last: the input, or the derived one reported in outputs. */
+export function ownMac(applied: VfInputs, outs: VfOutputs): string {
+  return applied.mac ?? outs.mac;
+}
+
 /** What delete returns a VF to. */
 export const RESET_STATE: Resolved = { ...RESET, persist: false };
 
@@ -130,12 +135,22 @@ function inUse(facts: HostFacts): string {
   return (facts.vf?.vfioUsers ?? []).map((u) => `${u.command || "process"} (pid ${u.pid})`).join(", ");
 }
 
+export interface PlanOptions {
+  /** The `pf` input, for messages when it is not found. */
+  pfName: string;
+  /** Deleting: a PF or VF already gone is fine, and only the unit is cleaned up. */
+  removing?: boolean;
+  /** The administrative MAC this resource set before (clearing removes only that one). */
+  ownMac?: string;
+}
+
 /**
- * Operations taking the VF from `facts` to `d`. With `removing`, a missing
- * PF or VF is not a problem (delete of something already gone succeeds) and
- * only the unit is cleaned up.
+ * Operations taking the VF from `facts` to `d`. A MAC of all zeros means the
+ * MAC is the VF driver's or guest's choice: a MAC this resource set before is
+ * cleared, any other is left alone (the kernel does not say whether a MAC was
+ * set by the PF or chosen by the VF, so nothing else can be judged).
  */
-export function plan(facts: HostFacts, index: number, d: Resolved, opts: { pfName: string; removing?: boolean } = { pfName: "" }): Plan {
+export function plan(facts: HostFacts, index: number, d: Resolved, opts: PlanOptions = { pfName: "" }): Plan {
   const ops: Operation[] = [];
   const problems: string[] = [];
   const pf = facts.pf;
@@ -189,11 +204,13 @@ export function plan(facts: HostFacts, index: number, d: Resolved, opts: { pfNam
         );
       }
     }
-    if (cur.mac !== d.mac) at(d.mac === ZERO_MAC ? "clear the administrative MAC" : `set mac ${d.mac}`, "mac", d.mac, "mac", d.mac);
+    const clearMac = d.mac === ZERO_MAC && cur.mac !== ZERO_MAC && opts.ownMac !== undefined && cur.mac === opts.ownMac;
+    if (clearMac) at(`clear the administrative MAC ${cur.mac}`, "mac", d.mac, "mac", d.mac);
+    else if (d.mac !== ZERO_MAC && cur.mac !== d.mac) at(`set mac ${d.mac}`, "mac", d.mac, "mac", d.mac);
     if (cur.spoofCheck !== d.spoofCheck) at(`set spoof checking ${d.spoofCheck ? "on" : "off"}`, "spoofCheck", String(d.spoofCheck), "spoofchk", d.spoofCheck ? "on" : "off");
     if (cur.trust !== d.trust) at(`set trust ${d.trust ? "on" : "off"}`, "trust", String(d.trust), "trust", d.trust ? "on" : "off");
 
-    problems.push(...driverOps(facts, index, d, ops));
+    problems.push(...driverOps(facts, index, d, ops, clearMac));
   }
 
   ops.push(...persistOps(facts, index, d));
@@ -209,7 +226,7 @@ function linkProblem(facts: HostFacts): string | undefined {
 }
 
 /** Driver binding: vfio-pci through driver_override, or back to the default driver. */
-function driverOps(facts: HostFacts, index: number, d: Resolved, ops: Operation[]): string[] {
+function driverOps(facts: HostFacts, index: number, d: Resolved, ops: Operation[], clearMac: boolean): string[] {
   const problems: string[] = [];
   const vf = facts.vf!;
   const name = vfName(facts, index);
@@ -265,9 +282,10 @@ function driverOps(facts: HostFacts, index: number, d: Resolved, ops: Operation[
   }
   // A VF driver reads the administrative MAC when it binds (igbvf: "reload
   // the VF driver to make this change effective"), so its interface takes a
-  // new MAC only after a rebind.
-  if (vf.driver && vf.netdev && d.mac !== ZERO_MAC && vf.netdevMac && vf.netdevMac !== d.mac) {
-    ops.push(unbind(vf.driver), probe(`${vf.netdev} takes mac ${d.mac}`));
+  // new MAC, or drops a cleared one, only after a rebind.
+  if (vf.driver && vf.netdev && vf.netdevMac) {
+    if (d.mac !== ZERO_MAC && vf.netdevMac !== d.mac) ops.push(unbind(vf.driver), probe(`${vf.netdev} takes mac ${d.mac}`));
+    else if (clearMac) ops.push(unbind(vf.driver), probe(`${vf.netdev} picks its own MAC`));
   }
   return problems;
 }
@@ -323,7 +341,7 @@ export function verify(facts: HostFacts, index: number, d: Resolved): string[] {
   const check = (what: string, got: unknown, want: unknown) => {
     if (got !== undefined && got !== want) out.push(`${what} is ${String(got)} (wanted ${String(want)}): the ${drv} driver did not keep it`);
   };
-  check("mac", a.mac, d.mac);
+  if (d.mac !== ZERO_MAC) check("mac", a.mac, d.mac);
   check("vlan", a.vlan, d.vlan);
   check("qos", a.qos, d.qos);
   check("vlanProtocol", a.vlanProtocol, d.vlanProtocol);
@@ -362,7 +380,9 @@ export function observedInputs(applied: VfInputs, outs: VfOutputs, facts: HostFa
   const a = facts.attributes!;
   const cur = current(a);
   const o: VfInputs = { ...applied };
-  if (applied.mac !== undefined || a.mac !== outs.mac) o.mac = a.mac;
+  // All zeros leaves the MAC to the VF: whatever it has is not drift.
+  if (applied.mac === ZERO_MAC) o.mac = ZERO_MAC;
+  else if (applied.mac !== undefined || a.mac !== outs.mac) o.mac = a.mac;
   if (applied.vlan !== undefined || a.vlan !== 0 || a.qos !== 0) o.vlan = a.vlan;
   else delete o.vlan;
   o.qos = a.qos;
