@@ -5,12 +5,10 @@
 // boot under TCG; it need not finish booting, it only has to run so libvirt
 // assigns the VF), and everything is taken apart again.
 import { expect } from "chai";
-import * as fs from "fs";
-import * as path from "path";
 import { sharedLab } from "./lab/shared";
 import type { LabVm } from "./lab/vm";
 import { PF_MACS } from "./lab/vm";
-import type { ResourceSpec, Stack as StackType } from "./support/engine";
+import { DeploymentError, ResourceSpec, secret, Stack } from "./support/engine";
 import { closeAllConnections, hostFor } from "../provider/host";
 import { connectionSchema } from "../provider/connection";
 import { buildXml, el } from "../provider/libvirt/xml";
@@ -21,26 +19,6 @@ import { planPool } from "../provider/resources/vfPoolNetwork/plan";
 import { poolSchema } from "../provider/resources/vfPoolNetwork/schema";
 import { spec as poolSpec } from "../provider/resources/vfPoolNetwork";
 
-// Workaround: the engine harness must build its protobuf messages with the
-// google-protobuf copy @pulumi/pulumi's generated code uses; with a second,
-// newer copy at the top of node_modules, GetPluginInfo fails ("Expected
-// argument of type google.protobuf.Empty"). Resolve it from @pulumi/pulumi.
-(() => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const Module = require("module");
-  const pulumiDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
-  const nested = path.join(pulumiDir, "node_modules", "google-protobuf");
-  if (!fs.existsSync(nested)) return;
-  const resolve = Module._resolveFilename;
-  Module._resolveFilename = function (request: string, parent: unknown, ...rest: unknown[]) {
-    if (request === "google-protobuf" || request.startsWith("google-protobuf/"))
-      return resolve.call(this, request.replace(/^google-protobuf/, nested), parent, ...rest);
-    return resolve.call(this, request, parent, ...rest);
-  };
-})();
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { DeploymentError, secret, Stack } = require("./support/engine") as typeof import("./support/engine");
-type Stack = StackType;
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const providers = require("pulumi-sriov/dist/provider");
@@ -239,96 +217,110 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
     expect((await netStack.up([netResource()])).steps[0].op).to.equal("same");
   });
 
-  describe("a running guest takes a VF from the pool", () => {
-    let vf: HostVf;
+  // Mocha runs a suite's own tests before its nested suites: the steps below
+  // are one flat sequence, in the order an operator would go.
+  let vf: HostVf;
 
-    before(async () => {
-      await timed("domain-start", () => startTiny());
-    });
+  it("a running guest takes a VF from the pool: attached live and to the config with MAC and VLAN; the network counts one connection", async () => {
+    await timed("domain-start", () => startTiny());
+    const r = await timed("iface-create", () => ifStack.up([ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN })]));
+    expect(r.steps[0].op).to.equal("create");
+    const o = r.outputs.nic;
+    expect(o.mac).to.equal(MAC);
+    expect(o.pciAddress).to.match(/^0000:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/);
+    expect(o.alias).to.match(/\S/);
+    // net-dumpxml shows connections='1'.
+    const netXml = await virsh(`net-dumpxml ${NET}`);
+    expect(netXml).to.match(/<network connections='1'/);
+    // The VF carries the requested MAC and VLAN on the PF, and belongs to vfio-pci now.
+    vf = (await hostVfs()).find((v) => v.pciAddress === o.pciAddress)!;
+    expect(vf, `VF ${o.pciAddress} on ${pf}`).to.not.equal(undefined);
+    expect(vf).to.deep.include({ mac: MAC, vlan: VLAN, driver: "vfio-pci" });
+    const ipLine = (await vm.run(`ip -d link show ${pf}`)).split("\n").find((l) => l.includes(`vf ${vf.index} `))!;
+    expect(ipLine).to.include(MAC).and.include(`vlan ${VLAN}`);
+    // The guest has it live and in its persistent configuration.
+    const live = parseDomain(await virsh(`dumpxml ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC);
+    const config = parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC);
+    expect(live?.pciAddress).to.equal(o.pciAddress);
+    expect(config).to.deep.include({ type: "network", network: NET, vlan: { tags: [{ id: VLAN }] } });
+    // The network reports the connection too.
+    const ref = await netStack.refresh();
+    expect(ref.outputs.net.connections).to.equal(1);
+  });
 
-    it("attaches live and to the config with MAC and VLAN; the network counts one connection", async () => {
-      const r = await timed("iface-create", () => ifStack.up([ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN })]));
-      expect(r.steps[0].op).to.equal("create");
-      const o = r.outputs.nic;
-      expect(o.mac).to.equal(MAC);
-      expect(o.pciAddress).to.match(/^0000:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/);
-      expect(o.alias).to.match(/\S/);
-      // net-dumpxml shows connections='1'.
-      const netXml = await virsh(`net-dumpxml ${NET}`);
-      expect(netXml).to.match(/<network connections='1'/);
-      // The VF carries the requested MAC and VLAN on the PF, and belongs to vfio-pci now.
-      vf = (await hostVfs()).find((v) => v.pciAddress === o.pciAddress)!;
-      expect(vf, `VF ${o.pciAddress} on ${pf}`).to.not.equal(undefined);
-      expect(vf).to.deep.include({ mac: MAC, vlan: VLAN, driver: "vfio-pci" });
-      const ipLine = (await vm.run(`ip -d link show ${pf}`)).split("\n").find((l) => l.includes(`vf ${vf.index} `))!;
-      expect(ipLine).to.include(MAC).and.include(`vlan ${VLAN}`);
-      // The guest has it live and in its persistent configuration.
-      const live = parseDomain(await virsh(`dumpxml ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC);
-      const config = parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC);
-      expect(live?.pciAddress).to.equal(o.pciAddress);
-      expect(config).to.deep.include({ type: "network", network: NET, vlan: { tags: [{ id: VLAN }] } });
-      // The network reports the connection too.
-      const ref = await netStack.refresh();
-      expect(ref.outputs.net.connections).to.equal(1);
-    });
+  it("a second up and a refresh change nothing", async () => {
+    const ref = await timed("iface-refresh", () => ifStack.refresh());
+    expect(ref.steps[0].op).to.equal("refresh");
+    const r = await timed("iface-noop-up", () => ifStack.up([ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN })]));
+    expect(r.steps[0].op).to.equal("same");
+  });
 
-    it("a second up and a refresh change nothing", async () => {
-      const ref = await timed("iface-refresh", () => ifStack.refresh());
-      expect(ref.steps[0].op).to.equal("refresh");
-      const r = await timed("iface-noop-up", () => ifStack.up([ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN })]));
-      expect(r.steps[0].op).to.equal("same");
-    });
+  it("a VF by PCI address: hostdev interface with its own MAC and VLAN; one in use is refused with libvirt's reason", async () => {
+    const free = (await hostVfs()).find((v) => v.driver === "igbvf" && v.pciAddress !== vf.pciAddress)!;
+    const r = await timed("hostdev-create", () =>
+      ifStack.up([
+        ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN }),
+        ifResource("direct", { source: { pciAddress: free.pciAddress }, mac: MAC2, vlan: 100 }),
+      ]),
+    );
+    expect(r.outputs.direct).to.deep.include({ mac: MAC2, pciAddress: free.pciAddress });
+    expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)).to.deep.include({ mac: MAC2, vlan: 100, driver: "vfio-pci" });
+    const cfg = parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC2);
+    expect(cfg).to.deep.include({ type: "hostdev", managed: true, pciAddress: free.pciAddress });
 
-    it("a VF by PCI address: hostdev interface with its own MAC and VLAN; one in use is refused with libvirt's reason", async () => {
-      const free = (await hostVfs()).find((v) => v.driver === "igbvf" && v.pciAddress !== vf.pciAddress)!;
-      const r = await timed("hostdev-create", () =>
-        ifStack.up([
-          ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN }),
-          ifResource("direct", { source: { pciAddress: free.pciAddress }, mac: MAC2, vlan: 100 }),
-        ]),
-      );
-      expect(r.outputs.direct).to.deep.include({ mac: MAC2, pciAddress: free.pciAddress });
-      expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)).to.deep.include({ mac: MAC2, vlan: 100, driver: "vfio-pci" });
-      const cfg = parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC2);
-      expect(cfg).to.deep.include({ type: "hostdev", managed: true, pciAddress: free.pciAddress });
+    // The pool's VF is taken: libvirt refuses, and the error names the domain, the VF and libvirt's words.
+    const busy = new Stack();
+    const err = await busy.up([ifResource("busy", { source: { pciAddress: vf.pciAddress }, mac: "52:54:00:5b:00:03", config: false })]).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err).to.be.instanceOf(DeploymentError);
+    expect(err.message).to.include(`attach VF ${vf.pciAddress} to domain ${DOMAIN}:`).and.include("virsh").and.include(vm.connection.host);
+    process.stderr.write(`busy VF error: ${err.message}\n`);
 
-      // The pool's VF is taken: libvirt refuses, and the error names the domain, the VF and libvirt's words.
-      const busy = new Stack();
-      const err = await busy.up([ifResource("busy", { source: { pciAddress: vf.pciAddress }, mac: "52:54:00:5b:00:03", config: false })]).then(
+    // Removing it from the program detaches it; the VF goes back to igbvf.
+    const d = await timed("hostdev-delete", () => ifStack.up([ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN })]));
+    expect(d.steps.map((s) => s.op)).to.deep.equal(["same", "delete"]);
+    expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)?.driver).to.equal("igbvf");
+    expect(parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC2)).to.equal(undefined);
+  });
+
+  it("an 802.1Qbh port profile igb cannot apply fails with libvirt's reason, leaving the guest as it was", async () => {
+    const free = (await hostVfs()).find((v) => v.driver === "igbvf")!;
+    const before = parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces;
+    const s = new Stack();
+    const err = await s
+      .up([ifResource("qbh", { source: { pciAddress: free.pciAddress }, mac: "52:54:00:5b:00:04", virtualport: { type: "802.1Qbh", profileId: "finance" } })])
+      .then(
         () => undefined,
         (e) => e,
       );
-      expect(err).to.be.instanceOf(DeploymentError);
-      expect(err.message).to.include(`attach VF ${vf.pciAddress} to domain ${DOMAIN}:`).and.include("virsh").and.include(vm.connection.host);
-      process.stderr.write(`busy VF error: ${err.message}\n`);
+    expect(err).to.be.instanceOf(DeploymentError);
+    expect(err.message).to.include(`attach VF ${free.pciAddress} to domain ${DOMAIN}:`);
+    process.stderr.write(`802.1Qbh error: ${err.message}\n`);
+    expect(parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces).to.deep.equal(before);
+    expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)?.driver).to.equal("igbvf");
+  });
 
-      // Removing it from the program detaches it; the VF goes back to igbvf.
-      const d = await timed("hostdev-delete", () => ifStack.up([ifResource("nic", { source: { network: NET }, mac: MAC, vlan: VLAN })]));
-      expect(d.steps.map((s) => s.op)).to.deep.equal(["same", "delete"]);
-      expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)?.driver).to.equal("igbvf");
-      expect(parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces.find((i) => i.mac === MAC2)).to.equal(undefined);
-    });
+  it("deleting the network while the guest holds a VF is refused, naming the guest", async () => {
+    const err = await netStack.up([]).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err).to.be.instanceOf(DeploymentError);
+    expect(err.message).to.include(`network ${NET} is in use`).and.include(DOMAIN).and.include(MAC).and.include("force: true");
+    expect(await virsh(`net-info ${NET}`)).to.match(/Active:\s+yes/);
+    expect(netStack.state.has("net")).to.equal(true);
+  });
 
-    it("deleting the network while the guest holds a VF is refused, naming the guest", async () => {
-      const err = await netStack.up([]).then(
-        () => undefined,
-        (e) => e,
-      );
-      expect(err).to.be.instanceOf(DeploymentError);
-      expect(err.message).to.include(`network ${NET} is in use`).and.include(DOMAIN).and.include(MAC).and.include("force: true");
-      expect(await virsh(`net-info ${NET}`)).to.match(/Active:\s+yes/);
-      expect(netStack.state.has("net")).to.equal(true);
-    });
-
-    it("detaching gives the VF back to its host driver and the pool", async () => {
-      const r = await timed("iface-delete", () => ifStack.destroy());
-      expect(r.steps.map((s) => s.op)).to.deep.equal(["delete"]);
-      const back = (await hostVfs()).find((v) => v.pciAddress === vf.pciAddress)!;
-      expect(back.driver).to.equal("igbvf");
-      expect(await virsh(`net-dumpxml ${NET}`)).to.not.match(/connections=/);
-      expect(parseDomain(await virsh(`dumpxml ${DOMAIN}`)).interfaces).to.deep.equal([]);
-      expect(parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces).to.deep.equal([]);
-    });
+  it("detaching gives the VF back to its host driver and the pool", async () => {
+    const r = await timed("iface-delete", () => ifStack.destroy());
+    expect(r.steps.map((s) => s.op)).to.deep.equal(["delete"]);
+    const back = (await hostVfs()).find((v) => v.pciAddress === vf.pciAddress)!;
+    expect(back.driver).to.equal("igbvf");
+    expect(await virsh(`net-dumpxml ${NET}`)).to.not.match(/connections=/);
+    expect(parseDomain(await virsh(`dumpxml ${DOMAIN}`)).interfaces).to.deep.equal([]);
+    expect(parseDomain(await virsh(`dumpxml --inactive ${DOMAIN}`)).interfaces).to.deep.equal([]);
   });
 
   it("after a host reboot the network is active again with all its VFs", async () => {
