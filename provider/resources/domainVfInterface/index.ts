@@ -7,10 +7,9 @@ import { randomBytes } from "crypto";
 import { HostError } from "../../host";
 import type { RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { execute } from "../../libvirt/exec";
+import { describe, execute } from "../../libvirt/exec";
 import { observeDomain } from "./facts";
 import { allOps, describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
-import { describe } from "../../libvirt/exec";
 import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";
 
 /** How long a guest gets to let go of a hot-unplugged device (it must acknowledge the unplug). */

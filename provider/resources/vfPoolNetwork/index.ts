@@ -4,10 +4,9 @@
 // it; delete refuses while guests hold VFs from it unless force.
 import { HostError } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { execute } from "../../libvirt/exec";
+import { describe, execute } from "../../libvirt/exec";
 import { observePool } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
-import { describe } from "../../libvirt/exec";
 import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
 
 async function apply(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
