@@ -108,6 +108,10 @@ export class RemoteHost {
       'dir=$(dirname -- "$f"); mkdir -p -- "$dir"',
       't=$(mktemp -- "$dir/.$(basename -- "$f").tmp.XXXXXX")',
       "trap 'rm -f -- \"$t\"' EXIT",
+      // A dropped connection must not kill the script before the EXIT trap removes
+      // the temp file: writing to the closed channel fails instead of SIGPIPE, and
+      // a hangup or termination exits through the trap.
+      "trap '' PIPE; trap 'exit 129' HUP; trap 'exit 143' TERM",
       'cat >"$t"',
       // Hash from stdin: a checklist line would break on a file name holding a newline.
       '[ "$(sha256sum <"$t")" = "$sum  -" ] || { echo "content arrived incomplete; $f left unchanged" >&2; exit 90; }',
