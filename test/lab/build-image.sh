@@ -178,8 +178,15 @@ ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=30
 EOF
 in_root systemctl enable systemd-networkd.service ssh.service libvirtd.service
 # Nothing periodic or slow at boot under emulation.
-in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer \
-  e2scrub_reap.service fstrim.timer >/dev/null 2>&1 || true
+in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
+  fstrim.timer dpkg-db-backup.timer logrotate.timer
+# Reboots stay quick and predictable: domains are shut down (not saved) and
+# not restarted by libvirt-guests; libvirt's own autostart still applies.
+cat > "$ROOT/etc/default/libvirt-guests" <<'EOF'
+ON_BOOT=ignore
+ON_SHUTDOWN=shutdown
+SHUTDOWN_TIMEOUT=30
+EOF
 # The NAT "default" network needs dnsmasq; the lab does not use it.
 rm -f "$ROOT/etc/libvirt/qemu/networks/autostart/default.xml"
 # A fixed machine id: every overlay boots as the same, already set-up machine.

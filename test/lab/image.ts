@@ -315,11 +315,28 @@ async function build(recipe: ImageRecipe, hash: string, finalDir: string, log: (
   return image;
 }
 
-/** Removes images of older recipes (running VMs keep their open file). */
+/** Image hashes that live runs use; undefined if some live run does not say. */
+function imagesInUse(): Set<string> | undefined {
+  const runs = path.join(LAB_DIR, "runs");
+  const used = new Set<string>();
+  if (!fs.existsSync(runs)) return used;
+  for (const entry of fs.readdirSync(runs)) {
+    const m = /-p(\d+)-\d+$/.exec(entry);
+    if (!m || !pidAlive(Number(m[1]))) continue;
+    const file = path.join(runs, entry, "image-hash");
+    if (!fs.existsSync(file)) return undefined;
+    used.add(fs.readFileSync(file, "utf8").trim());
+  }
+  return used;
+}
+
+/** Removes images of older recipes that no live run uses. */
 function pruneOldImages(keep: string, log: (l: string) => void): void {
+  const inUse = imagesInUse();
+  if (!inUse) return;
   for (const entry of fs.readdirSync(IMAGES_DIR)) {
     if (/^failed-build-[0-9a-f]{16}\.log$/.test(entry)) fs.rmSync(path.join(IMAGES_DIR, entry), { force: true });
-    if (entry === keep || !/^[0-9a-f]{16}$/.test(entry)) continue;
+    if (entry === keep || inUse.has(entry) || !/^[0-9a-f]{16}$/.test(entry)) continue;
     if (fs.existsSync(path.join(IMAGES_DIR, `${entry}.lock`))) continue;
     log(`lab: removing image of an older recipe: ${entry}`);
     fs.rmSync(path.join(IMAGES_DIR, entry), { recursive: true, force: true });

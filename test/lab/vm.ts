@@ -276,6 +276,8 @@ export class LabVm {
     this.knownHostsPath = path.join(this.runDir, "known_hosts");
     this.privateKeyPath = path.join(this.runDir, "id_ed25519");
     fs.writeFileSync(this.privateKeyPath, image.privateKey, { mode: 0o600 });
+    // Tells image pruning that this run still uses the image.
+    fs.writeFileSync(path.join(this.runDir, "image-hash"), image.hash + "\n");
     this.overlayPath = this.persistentOverlay
       ? path.join(LAB_DIR, "vms", this.name, "overlay.qcow2")
       : path.join(this.runDir, "overlay.qcow2");
