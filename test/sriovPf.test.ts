@@ -18,6 +18,9 @@ import { Desired, explainVfWriteFailure, Op, plan, PlanOptions, VF_WRITE_SCRIPT 
 import { parseModprobe, renderModprobe, renderUdevRule, renderUnit, unitScript } from "../provider/resources/sriovPf/render";
 import { inputSchema } from "../provider/resources/sriovPf/schema";
 import { describeUsers, findUsers, parseUsageOutput, pciOf } from "../provider/resources/sriovPf/usage";
+import { execute } from "../provider/resources/sriovPf/apply";
+import { PartialApplyError, RemoteHost } from "../provider/host";
+import type { Transport } from "../provider/host/transport";
 import { ProviderProcess, secret, UNKNOWN as WIRE_UNKNOWN } from "./support/engine";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -681,6 +684,69 @@ describe("SriovPf", () => {
     it("the write script puts a marker in the kernel log and prints what followed it", () => {
       expect(VF_WRITE_SCRIPT).to.include('> /dev/kmsg');
       expect(VF_WRITE_SCRIPT).to.include("--- kernel log:");
+    });
+  });
+
+  describe("executor (local shell as the host)", () => {
+    const local: Transport = {
+      name: "local",
+      needsSudo: false,
+      exec: (command, stdin) =>
+        new Promise((resolve) => {
+          const r = spawnSync("/bin/sh", ["-c", command], { input: stdin ?? "" });
+          resolve({ code: r.status, stdout: r.stdout, stderr: r.stderr });
+        }),
+      open: () => Promise.reject(new Error("not used")),
+    };
+    const host = new RemoteHost(local);
+    const run = (description: string, argv: string[]): Op => ({ kind: "run", description, argv });
+
+    it("runs consecutive commands in one batch and files in between, in order", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sriovpf-exec-"));
+      const log: string[] = [];
+      await execute(
+        host,
+        [
+          run("one", ["sh", "-c", `echo 1 >> ${dir}/order`]),
+          { kind: "write", description: "file", path: `${dir}/f`, content: "hello\n" },
+          run("two", ["sh", "-c", `cat ${dir}/f >> ${dir}/order`]),
+        ],
+        "PF x",
+        (l) => log.push(l),
+      );
+      expect(fs.readFileSync(`${dir}/order`, "utf8")).to.equal("1\nhello\n");
+      expect(log).to.deep.equal(["one", "file", "two"]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("stops at the first failure and says what was applied and what was not", async () => {
+      const e = await execute(host, [run("first", ["true"]), run("second", ["sh", "-c", "echo nope >&2; exit 3"]), run("third", ["true"])], "PF x").then(
+        () => undefined,
+        (x) => x,
+      );
+      expect(e).to.be.instanceOf(PartialApplyError);
+      expect(e.message).to.match(/second: command .* exited 3\nnope/);
+      expect(e.message).to.include("applied on local: first\nnot applied: second; third");
+    });
+
+    it("a refused VF write quotes the kernel log, names the remedy, and tries to put the old VFs back", async () => {
+      const refused: Op = {
+        kind: "run",
+        description: "create 2 VFs on 0000:01:00.0",
+        argv: ["sh", "-c", "echo 'sh: 1: printf: printf: Cannot allocate memory' >&2; echo '--- kernel log:' >&2; echo \"[ 643.3] igb 0000:01:00.0: can't enable 2 VFs (bus 02 out of range of [bus 01])\" >&2; exit 1"],
+        vfWrite: { pciAddress: "0000:01:00.0", numVfs: 2, totalVfs: 7, previous: 4 },
+      };
+      const e = await execute(host, [run("remove the 4 VFs", ["true"]), refused, run("write unit", ["true"])], "PF 0000:01:00.0 (ens4, igb) on local").then(
+        () => undefined,
+        (x) => x,
+      );
+      expect(e).to.be.instanceOf(PartialApplyError);
+      expect(e.message).to.include("the kernel refused to create 2 VFs on PF 0000:01:00.0 (ens4, igb) on local (sriov_totalvfs 7): sh: 1: printf: printf: Cannot allocate memory");
+      expect(e.message).to.include("can't enable 2 VFs (bus 02 out of range of [bus 01])");
+      expect(e.message).to.include("pci=assign-busses");
+      // Here there is no sysfs to write the old count back to: that is said too.
+      expect(e.message).to.include("putting back the 4 VFs it had before failed too");
+      expect(e.message).to.include("not applied: create 2 VFs on 0000:01:00.0; write unit");
     });
   });
 
