@@ -1,7 +1,7 @@
 // Looking at and resetting the lab host between measured runs, through the
 // lab's own SSH client (not the measured path, not counted anywhere).
-import type { LabVm } from "../lab/vm";
 import { PF_MACS } from "../lab/vm";
+import type { LabHost } from "./lab";
 import { LAB_PF_PCI } from "./program";
 
 const GRUB_COPY = "/root/.bench-default-grub";
@@ -12,7 +12,7 @@ export interface LabPf {
 }
 
 /** The lab's two igb PFs, found by their MACs. */
-export async function labPfs(vm: LabVm): Promise<LabPf[]> {
+export async function labPfs(vm: LabHost): Promise<LabPf[]> {
   const links = JSON.parse(await vm.run("ip -j link show")) as { ifname: string; address: string }[];
   return PF_MACS.map((mac, i) => {
     const l = links.find((x) => x.address === mac);
@@ -22,16 +22,16 @@ export async function labPfs(vm: LabVm): Promise<LabPf[]> {
 }
 
 /** Keeps the pristine /etc/default/grub once, so every run starts from it. */
-export async function rememberPristine(vm: LabVm): Promise<void> {
+export async function rememberPristine(vm: LabHost): Promise<void> {
   await vm.run(`[ -e ${GRUB_COPY} ] || cp -p /etc/default/grub ${GRUB_COPY}`);
 }
 
 /** What the benchmark changes on the host, as text to compare. */
-export async function fingerprint(vm: LabVm): Promise<string> {
+export async function fingerprint(vm: LabHost): Promise<string> {
   return (
     await vm.run(
       [
-        "sha256sum /etc/default/grub /boot/grub/grub.cfg | awk '{print $2, $1}'",
+        "sha256sum /etc/default/grub /etc/default/grub.d/* /boot/grub/grub.cfg 2>/dev/null | awk '{print $2, $1}'",
         "for d in " + LAB_PF_PCI.map((p) => `/sys/bus/pci/devices/${p}`).join(" ") + '; do echo "$d numvfs=$(cat $d/sriov_numvfs) autoprobe=$(cat $d/sriov_drivers_autoprobe)"; done',
         "ls /etc/systemd/system /etc/udev/rules.d /etc/modprobe.d | sed 's/^/  /'",
         "virsh -c qemu:///system net-list --all --name | sed '/^$/d; s/^/net /'",
@@ -54,7 +54,7 @@ export function fingerprintDiff(before: string, now: string): string[] {
  * (regenerating grub.cfg only when it differed). With `providerLeftovers`,
  * also units the provider writes (after a failed destroy).
  */
-export async function resetByHand(vm: LabVm, networks: string[], opts: { providerLeftovers?: boolean } = {}): Promise<void> {
+export async function resetByHand(vm: LabHost, networks: string[], opts: { providerLeftovers?: boolean } = {}): Promise<void> {
   const lines = [
     ...networks.map((n) => `virsh -c qemu:///system net-destroy ${n} >/dev/null 2>&1; virsh -c qemu:///system net-undefine ${n} >/dev/null 2>&1`),
     "rm -f /tmp/passthrough.xml",
@@ -73,10 +73,11 @@ export async function resetByHand(vm: LabVm, networks: string[], opts: { provide
 
 /** Checks that the configuration is on the host (VF count, attributes, network); returns problems. */
 export async function verifyConfigured(
-  vm: LabVm,
+  vm: LabHost,
   pf: LabPf,
   vfs: { mac: string; vlan: number; spoofCheck: boolean; trust: boolean }[],
   network: string,
+  opts: { kernelArgs: boolean },
 ): Promise<string[]> {
   const problems: string[] = [];
   const link = JSON.parse(await vm.run(`ip -j -d link show dev ${pf.ifname}`))[0];
@@ -97,7 +98,9 @@ export async function verifyConfigured(
     if (!/Active:\s+yes/.test(info.stdout)) problems.push(`network ${network} is not active`);
     if (!/Autostart:\s+yes/.test(info.stdout)) problems.push(`network ${network} does not autostart`);
   }
-  const grub = await vm.run("grep -E '^GRUB_CMDLINE_LINUX(_DEFAULT)?=' /etc/default/grub");
-  if (!/iommu=pt/.test(grub)) problems.push("/etc/default/grub has no iommu=pt");
+  if (opts.kernelArgs) {
+    const r = await vm.exec("grep -c '^[[:space:]]*linux[[:space:]].*iommu=pt' /boot/grub/grub.cfg");
+    if (r.stdout.trim() === "0" || r.code > 1) problems.push("/boot/grub/grub.cfg boots no kernel with iommu=pt");
+  }
   return problems;
 }

@@ -6,9 +6,10 @@
 //
 //   npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50]
 //                    [--no-baseline] [--no-fleet] [--no-per-resource] [--out FILE | --no-write]
+//                    [--lab-port PORT]   use a lab guest already running (npx tsx test/lab/cli.ts up)
 import * as fs from "fs";
 import * as path from "path";
-import { LabVm } from "../lab/vm";
+import { attachLab, describeLab, LabHost, startLab } from "./lab";
 import { naiveSteps, NaiveResult, runNaive } from "./baseline";
 import { BenchResource, BenchStack, RunResult, StateEntry } from "./deploy";
 import { fingerprint, fingerprintDiff, labPfs, rememberPristine, resetByHand, verifyConfigured } from "./hostops";
@@ -25,13 +26,14 @@ interface Args {
   fleetRtt: number;
   baseline: boolean;
   perResource: boolean;
+  labPort?: number;
   out?: string;
 }
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
   process.stderr.write(
-    "usage: npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50] [--no-baseline] [--no-fleet] [--no-per-resource] [--out FILE | --no-write]\n",
+    "usage: npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50] [--no-baseline] [--no-fleet] [--no-per-resource] [--lab-port PORT] [--out FILE | --no-write]\n",
   );
   process.exit(2);
 }
@@ -51,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     else if (v === "--no-fleet") a.fleet = [];
     else if (v === "--no-baseline") a.baseline = false;
     else if (v === "--no-per-resource") a.perResource = false;
+    else if (v === "--lab-port") a.labPort = numbers(argv[++i], "--lab-port")[0];
     else if (v === "--out") a.out = argv[++i] ?? usage("--out takes a file");
     else if (v === "--no-write") a.out = undefined;
     else usage(`unknown argument ${JSON.stringify(v)}`);
@@ -68,7 +71,7 @@ function summary(r: RunResult): string {
   const ops = r.resources.reduce<Record<string, number>>((m, x) => ((m[x.op] = (m[x.op] ?? 0) + 1), m), {});
   return `${secs(r.wallMs)}, ${t.handshakes} handshakes, ${t.commands} round trips, ${t.bytesSent}/${t.bytesReceived} bytes; ${Object.entries(ops)
     .map(([k, v]) => `${v} ${k}`)
-    .join(", ")}`;
+    .join(", ")} [${r.resources.map((x) => `${x.name} ${secs(x.ms)}`).join(", ")}]`;
 }
 
 function naiveSummary(r: NaiveResult): string {
@@ -103,18 +106,24 @@ async function main(): Promise<number> {
   };
   log(`machine: ${results.machine.nproc} CPUs (${results.machine.cpu}), load ${results.machine.loadAtStart}`);
 
-  log("booting the lab host (QEMU TCG, two igb SR-IOV PFs)");
-  const vm = await LabVm.start({ name: "bench" });
+  let vm: LabHost;
+  if (args.labPort) {
+    log(`using the lab guest on 127.0.0.1:${args.labPort}`);
+    vm = attachLab(args.labPort);
+  } else {
+    log("booting the lab host (QEMU TCG, two igb SR-IOV PFs)");
+    vm = await startLab();
+  }
   let net: NetPath | undefined;
   try {
     results.labBootSeconds = vm.bootSeconds;
-    results.lab = `Debian bookworm guest under QEMU TCG (${vm.smp} vCPUs, ${vm.memoryMb} MiB, no KVM), two emulated igb PFs with 7 VFs each`;
+    results.lab = await describeLab(vm);
     const pfs = await labPfs(vm);
     await rememberPristine(vm);
     await resetByHand(vm, ["sriov-bench", "sriov-bench-h0", "sriov-bench-h1"]);
     const pristine = await fingerprint(vm);
     const endpoints = Math.max(1, ...args.fleet);
-    net = await NetPath.create({ host: vm.connection.host, port: vm.port }, endpoints);
+    net = await NetPath.create({ host: vm.connection.host, port: vm.connection.port }, endpoints);
     results.path = net.describe();
     log(`network path: ${net.describe()}; endpoints ${net.endpoints.map((e) => `${e.host}:${e.port}`).join(", ")}`);
     const conn = (i: number): BenchConnection => ({ ...vm.connection, host: net!.endpoints[i].host, port: net!.endpoints[i].port });
@@ -144,7 +153,7 @@ async function main(): Promise<number> {
       const stack = new BenchStack({ cwd: ROOT });
       const configure = await stack.up(resources);
       log(`pulumi-sriov configure: ${summary(configure)}`);
-      const problems = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench");
+      const problems = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
       if (problems.length) throw new Error(`the provider's configuration is not on the host:\n  ${problems.join("\n  ")}`);
       const noop = await stack.up(resources);
       log(`pulumi-sriov no-op: ${summary(noop)}`);
@@ -164,7 +173,7 @@ async function main(): Promise<number> {
         const steps = naiveSteps({ pfIfname: pfs[0].ifname, numVfs: NUM_VFS, vfs: vfList, networkName: "sriov-bench" });
         const naive = await runNaive(conn(0), steps);
         log(`naive configure: ${naiveSummary(naive)} → ratio ${(naive.wallMs / configure.wallMs).toFixed(2)}×`);
-        const np = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench");
+        const np = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
         if (np.length) throw new Error(`the naive configuration is not on the host:\n  ${np.join("\n  ")}`);
         row.naive = naive;
         await resetByHand(vm, ["sriov-bench"]);
@@ -199,9 +208,8 @@ async function main(): Promise<number> {
         const run = await stack.up(resources);
         log(`fleet configure N=${n}: ${summary(run)}`);
         for (let k = 0; k < n; k++) {
-          const p = await verifyConfigured(vm, pfs[k], Array.from({ length: NUM_VFS }, (_, i) => vfAttrs(k, i)), `sriov-bench-h${k}`);
-          const real = p.filter((x) => !x.includes("/etc/default/grub"));
-          if (real.length) throw new Error(`fleet host ${k} is not configured:\n  ${real.join("\n  ")}`);
+          const p = await verifyConfigured(vm, pfs[k], Array.from({ length: NUM_VFS }, (_, i) => vfAttrs(k, i)), `sriov-bench-h${k}`, { kernelArgs: false });
+          if (p.length) throw new Error(`fleet host ${k} is not configured:\n  ${p.join("\n  ")}`);
         }
         results.fleet.push({ hosts: n, what: "configure", run, resources: resources.length });
         if (n === 2 || n === Math.max(...args.fleet)) {
