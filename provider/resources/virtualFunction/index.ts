@@ -85,12 +85,18 @@ function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, p
 }
 
 /** Brings the VF to the inputs; runs no writes when it is there already. */
-async function converge(ctx: Ctx, inputs: VfInputs, own?: string): Promise<VfOutputs> {
+async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPci: string }): Promise<VfOutputs> {
   const host = ctx.host;
   return host.withLock(async () => {
     const facts = await gather(host, inputs.pf, "", inputs.index);
     const { desired, problems } = resolve(inputs, facts);
-    const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: own });
+    // The name now leads to another device (NICs swapped, names reassigned):
+    // changing it would leave the VF configured before as it is.
+    if (before?.pfPci && facts.pf && facts.pf.pciAddress !== before.pfPci)
+      problems.push(
+        `pf ${inputs.pf} is now ${facts.pf.pciAddress}, but this VF was configured on the PF at ${before.pfPci}; point pf at that PF's current name, or replace this resource`,
+      );
+    const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: before?.own });
     problems.push(...p.problems);
     if (problems.length) cannot(host, facts, inputs.index, inputs.pf, problems);
     if (p.operations.length === 0) return outputs(facts, inputs.index, desired.persist);
@@ -118,7 +124,7 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
 
   create: (ctx, inputs) => converge(ctx, inputs),
 
-  update: (ctx, olds, news, outs) => converge(ctx, news, ownMac(olds, outs)),
+  update: (ctx, olds, news, outs) => converge(ctx, news, { own: ownMac(olds, outs), pfPci: outs.pfPciAddress }),
 
   async read(ctx, applied, outs) {
     const facts = await gather(ctx.host, applied.pf, outs.pfPciAddress, applied.index);
