@@ -1,0 +1,528 @@
+// Reliability on the lab host (Debian under QEMU with two igb SR-IOV PFs),
+// one boot for the whole file:
+//
+// 1. Concurrency: 14 VirtualFunction resources applied at once by one
+//    provider process over two connections (root key, and a password user
+//    through sudo); two provider processes at once changing the one
+//    modprobe file two SriovPf resources share. Files stay consistent.
+// 2. Faults: for each of the five resources, the SSH connection is dropped
+//    at every host-operation boundary of create, update and delete in turn.
+//    Each time, no managed file is partial (old or new content only), no
+//    temp file is left, grub.cfg passes grub-script-check, and the next
+//    `up` / `destroy` through the real provider process converges, after
+//    which a preview shows nothing to do.
+// 3. Drift: the seeds' manual commands (echo 0 > sriov_numvfs, ip link set
+//    … vf … mac, editing /etc/default/grub, virsh net-destroy, detaching the
+//    interface) are detected by refresh (and by check's hostChanges where the
+//    resource plans), and repaired by the next up.
+// 4. The host still boots with what the resources configured.
+import { expect } from "chai";
+import { randomBytes } from "crypto";
+import { closeAllConnections } from "../provider/host";
+import { provider as inProcess } from "../provider/runtime";
+import { sharedLab } from "./lab/shared";
+import type { LabVm } from "./lab/vm";
+import { PF_MACS } from "./lab/vm";
+import { buildXml, el } from "../provider/libvirt/xml";
+import { arm, disarm, installFaults } from "./reliability/faults";
+import { addSecret, figures, record, recordError, recordLogs, trackStack } from "./reliability/figures";
+import { engineEntry, expectOldOrNew, hostVf, Kind, plain, snapshot, withTimeout } from "./reliability/lab";
+import { DeploymentError, DeploymentResult, ProviderProcess, Props, ResourceSpec, secret, Stack } from "./support/engine";
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const providers = require("pulumi-sriov/dist/provider");
+
+const OP_TIMEOUT = 15 * 60_000;
+const DOMAIN = "reltiny";
+const PW_USER = "relpw";
+
+function tinyDomainXml(): string {
+  const rootPort = (index: number) => el("controller", { type: "pci", index: String(index), model: "pcie-root-port" });
+  return buildXml(
+    el("domain", { type: "qemu" }, [
+      el("name", {}, [], DOMAIN),
+      el("memory", { unit: "MiB" }, [], "128"),
+      el("vcpu", {}, [], "1"),
+      el("os", {}, [el("type", { arch: "x86_64", machine: "q35" }, [], "hvm")]),
+      el("devices", {}, [el("controller", { type: "pci", index: "0", model: "pcie-root" }), rootPort(1), rootPort(2), rootPort(3), el("memballoon", { model: "none" })]),
+    ]),
+  );
+}
+
+async function failureOf(p: Promise<unknown>): Promise<DeploymentError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof DeploymentError) return e;
+    throw e;
+  }
+  throw new Error("expected the deployment to fail");
+}
+
+describe("reliability on the lab host: concurrency, dropped connections, drift, reboot", function () {
+  this.timeout(4 * 60 * 60_000);
+  let vm: LabVm;
+  let rootConn: any;
+  let pwConn: any;
+  const pf = [
+    { name: "", pci: "" },
+    { name: "", pci: "" },
+  ];
+  let origGrub = "";
+  let origLinux = "";
+  const timings: Record<string, number> = {};
+
+  async function timed<T>(what: string, f: () => Promise<T>): Promise<T> {
+    const t = Date.now();
+    try {
+      return await f();
+    } finally {
+      timings[what] = (timings[what] ?? 0) + Date.now() - t;
+    }
+  }
+  const keepLogs = (where: string, r: DeploymentResult) => recordLogs(where, r.logs);
+  const res = (kind: Kind, name: string, conn: any, props: Props): ResourceSpec => ({ name, provider: providers[kind], props: { connection: secret(conn), ...props } });
+  const numVfs = async (i: number) => Number((await vm.run(`cat /sys/bus/pci/devices/${pf[i].pci}/sriov_numvfs`)).trim());
+  const grubFiles = () => vm.run('for f in /etc/default/grub /etc/default/grub.d/*; do [ -f "$f" ] && echo "$f $(sha256sum < "$f" | cut -c1-16)"; done; true');
+  const linuxLine = async () => (await vm.run("grep -m1 -E '^\\s*linux\\s' /boot/grub/grub.cfg")).trim().replace(/^linux\s+\S+\s*/, "");
+  const sshAccepted = async (since: number, user: string) =>
+    Number((await vm.run(`journalctl -q -u ssh.service --since @${since} --no-pager | grep -c "Accepted password for ${user} " || true`)).trim());
+
+  before(async function () {
+    vm = await timed("boot", () => sharedLab());
+    rootConn = vm.connection;
+    addSecret("lab private key", rootConn.privateKey);
+    for (const [i, pci] of ["0000:01:00.0", "0000:02:00.0"].entries()) {
+      pf[i].pci = pci;
+      pf[i].name = (await vm.run(`ls /sys/bus/pci/devices/${pci}/net`)).trim();
+    }
+    // A password login for the engine flows (the image allows root by key only).
+    const password = randomBytes(18).toString("base64url");
+    addSecret("lab password", password);
+    const hasSudo = (await vm.exec("command -v sudo")).code === 0;
+    await vm.run(
+      hasSudo
+        ? `id ${PW_USER} >/dev/null 2>&1 || useradd -m -s /bin/sh ${PW_USER}; echo '${PW_USER}:${password}' | chpasswd; ` +
+            `echo '${PW_USER} ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/${PW_USER}; chmod 440 /etc/sudoers.d/${PW_USER}; ` +
+            `printf 'PasswordAuthentication yes\\n' > /etc/ssh/sshd_config.d/00-reliability.conf; systemctl reload ssh`
+        : `echo 'root:${password}' | chpasswd; printf 'PasswordAuthentication yes\\nPermitRootLogin yes\\n' > /etc/ssh/sshd_config.d/00-reliability.conf; systemctl reload ssh`,
+    );
+    pwConn = { host: rootConn.host, port: rootConn.port, user: hasSudo ? PW_USER : "root", password, hostKey: rootConn.hostKey };
+    record("lab password connection user", `${pwConn.user} (sudo: ${hasSudo})`);
+    await vm.run("systemctl is-active libvirtd >/dev/null || systemctl start libvirtd");
+    await vm.run(`virsh -c qemu:///system dominfo ${DOMAIN} >/dev/null 2>&1 || virsh -c qemu:///system define /dev/stdin`, { input: tinyDomainXml() });
+    origGrub = await grubFiles();
+    origLinux = await linuxLine();
+    installFaults();
+  });
+
+  after(async () => {
+    disarm();
+    process.stderr.write(`reliability lab timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 1000)])))}\n`);
+    await closeAllConnections();
+  });
+
+  // ---------------------------------------------------------------------------
+  describe("1. concurrency", () => {
+    it("one provider process applies 14 VFs at once over two connections; files and attributes are all consistent; a second up is a no-op", async () => {
+      const base = trackStack("concurrency-pfs", new Stack());
+      const pfs = [0, 1].map((i) => res("sriovPf", `pf${i}`, rootConn, { pciAddress: pf[i].pci, numVfs: 7, persist: "none" }));
+      keepLogs("concurrency pfs up", await timed("concurrency: 2 PFs × 7 VFs", () => base.up(pfs)));
+      const many = trackStack("concurrency-vfs", new Stack());
+      const want = (p: number, i: number) => ({ mac: `02:00:00:01:0${p}:1${i}`, vlan: 100 + 10 * p + i, qos: i, trust: i % 2 === 0, spoofCheck: i % 3 !== 0 });
+      const vfs: ResourceSpec[] = [];
+      for (const p of [0, 1]) for (let i = 0; i < 7; i++) vfs.push(res("virtualFunction", `vf-${p}-${i}`, (p + i) % 2 ? pwConn : rootConn, { pf: pf[p].name, index: i, ...want(p, i) }));
+      const since = Math.floor(Date.now() / 1000) - 1;
+      const r = await timed("concurrency: 14 VFs in parallel", () => many.up(vfs, { parallel: true }));
+      keepLogs("concurrency vfs up", r);
+      expect(r.steps.map((s) => s.op)).to.deep.equal(Array(14).fill("create"));
+      // One SSH connection per host and credential in the provider process.
+      if (pwConn.user !== "root") expect(await sshAccepted(since, pwConn.user), "password logins during the up").to.equal(1);
+      for (const p of [0, 1]) {
+        for (let i = 0; i < 7; i++) {
+          const w = want(p, i);
+          const v = (await hostVf(vm, pf[p].name, i))!;
+          expect(v, `VF ${i} of ${pf[p].name}`).to.deep.include({ mac: w.mac, vlan: w.vlan, qos: w.qos, trust: w.trust, spoofchk: w.spoofCheck });
+          const unit = `/etc/systemd/system/pulumi-sriov-vf-${pf[p].pci}-${i}.service`;
+          const text = await vm.run(`cat ${unit}; systemctl is-enabled pulumi-sriov-vf-${pf[p].pci}-${i}.service`);
+          expect(text).to.include(`p=/sys/bus/pci/devices/${pf[p].pci}`).and.include(`vf ${i} mac ${w.mac}`).and.include("\nenabled");
+        }
+      }
+      const s = await snapshot(vm);
+      expect(s.temps).to.deep.equal([]);
+      expect(Object.keys(s.files).filter((f) => f.includes("pulumi-sriov-vf-"))).to.have.length(14);
+      const again = await many.up(vfs, { parallel: true });
+      expect(again.steps.map((x) => x.op)).to.deep.equal(Array(14).fill("same"));
+      expect(again.calls.create + again.calls.update).to.equal(0);
+      keepLogs("concurrency vfs destroy", await timed("concurrency: destroy 14 VFs", () => many.destroy()));
+      expect((await vm.run("ls /etc/systemd/system | grep -c pulumi-sriov-vf- || true")).trim()).to.equal("0");
+      for (const p of [0, 1]) for (let i = 0; i < 7; i++) expect((await hostVf(vm, pf[p].name, i))!).to.deep.include({ mac: "00:00:00:00:00:00", vlan: 0, trust: false, spoofchk: true });
+      keepLogs("concurrency pfs destroy", await base.destroy());
+      expect([await numVfs(0), await numVfs(1)]).to.deep.equal([0, 0]);
+    });
+
+    it("two provider processes at once write the modprobe file two SriovPf share: both ports listed, then both removed", async () => {
+      const conf = "/etc/modprobe.d/pulumi-sriov-igb.conf";
+      const a = trackStack("concurrency-modprobe-a", new Stack());
+      const b = trackStack("concurrency-modprobe-b", new Stack());
+      const spec = (i: number) => [res("sriovPf", `mp${i}`, i ? pwConn : rootConn, { interface: pf[i].name, numVfs: 2, persist: "modprobe" })];
+      const [ra, rb] = await timed("concurrency: two processes, modprobe", () => Promise.all([a.up(spec(0)), b.up(spec(1))]));
+      keepLogs("modprobe a", ra);
+      keepLogs("modprobe b", rb);
+      const text = await vm.run(`cat ${conf}`);
+      const ports = /# ports: (.*)\n/.exec(text)?.[1].split(" ").sort();
+      expect(ports, text).to.deep.equal([pf[0].pci, pf[1].pci]);
+      expect(text).to.include("options igb max_vfs=2\n");
+      expect([await numVfs(0), await numVfs(1)]).to.deep.equal([2, 2]);
+      expect((await snapshot(vm)).temps).to.deep.equal([]);
+      await timed("concurrency: two processes, modprobe destroy", () => Promise.all([a.destroy(), b.destroy()]));
+      expect((await vm.exec(`test -e ${conf}`)).code).to.not.equal(0);
+      expect([await numVfs(0), await numVfs(1)]).to.deep.equal([0, 0]);
+    });
+  });
+
+  // ---------------------------------------------------------------------------
+  describe("2. the connection dropped at every boundary of create, update and delete", () => {
+    const base = new Stack();
+    let vfPci: string[] = [];
+
+    before(async () => {
+      trackStack("faults-base", base);
+      const r = await base.up([res("sriovPf", "base", rootConn, { pciAddress: pf[1].pci, numVfs: 4, persist: "none" })]);
+      vfPci = r.outputs.base.vfs.map((v: any) => v.pciAddress);
+      expect(vfPci).to.have.length(4);
+    });
+    after(async () => {
+      await base.destroy().catch((e) => recordError("faults base destroy", e));
+    });
+
+    interface Scenario {
+      kind: Kind;
+      name: string;
+      conn: () => any;
+      v1: () => Props;
+      v2: () => Props;
+      /** The host as the inputs say (created / updated), or as before the resource (deleted). */
+      verify: (stage: "create" | "update" | "delete") => Promise<void>;
+    }
+
+    async function series(sc: Scenario): Promise<void> {
+      const stack = trackStack(`faults-${sc.name}`, new Stack());
+      const p = inProcess(sc.kind);
+      const spec = (props: Props) => [res(sc.kind, sc.name, sc.conn(), props)];
+      const done = { create: false, update: false, delete: false };
+      let faults = 0;
+      for (let k = 1; !(done.create && done.update && done.delete); k++) {
+        expect(k, "boundaries").to.be.lessThan(40);
+        for (const op of ["create", "update", "delete"] as const) {
+          const props = op === "create" ? sc.v1() : sc.v2();
+          const before = await snapshot(vm);
+          let err: Error | undefined;
+          const old = stack.state.get(sc.name);
+          if (op === "create") expect(old, "absent before create").to.equal(undefined);
+          else expect(old, `present before ${op}`).to.not.equal(undefined);
+          // The checked inputs, as the engine has them before calling the provider (no fault here).
+          const checked = op === "delete" ? undefined : await p.check(old ? plain(old.inputs) : {}, { ...props, connection: sc.conn() });
+          if (checked) expect(checked.failures).to.deep.equal([]);
+          arm(k, "after");
+          try {
+            if (op === "create") {
+              const r = await withTimeout(p.create(checked!.inputs), OP_TIMEOUT, `${sc.name} create`);
+              stack.state.set(sc.name, await engineEntry(stack, sc.kind, sc.name, r.id, checked!.inputs, r.outs));
+            } else if (op === "update") {
+              const r = await withTimeout(p.update(old!.id, plain(old!.outputs), checked!.inputs), OP_TIMEOUT, `${sc.name} update`);
+              stack.state.set(sc.name, await engineEntry(stack, sc.kind, sc.name, old!.id, checked!.inputs, r.outs));
+            } else {
+              await withTimeout(p.delete(old!.id, plain(old!.outputs)), OP_TIMEOUT, `${sc.name} delete`);
+              stack.state.delete(sc.name);
+            }
+          } catch (e) {
+            err = e as Error;
+          }
+          const f = disarm();
+          const where = `${sc.name} ${op} fault #${k}`;
+          if (!f.fired) {
+            if (err) throw new Error(`${where}: failed without a fault: ${err.message}\n${f.trace.join("\n")}`);
+            done[op] = true;
+          } else {
+            faults++;
+            figures.faultsInjected++;
+            expect(err, `${where} must fail`).to.be.instanceOf(Error);
+            recordError(where, err);
+          }
+          const faulted = await snapshot(vm);
+          expect(faulted.temps, `${where}: temp files`).to.deep.equal([]);
+          expect(faulted.grubCheck, `${where}: grub-script-check`).to.equal("ok");
+          // The next run, through the real provider process.
+          const next = op === "delete" ? () => stack.destroy() : () => stack.up(spec(props));
+          const r = await timed(`faults: ${sc.name} recovery`, () => withTimeout(next(), OP_TIMEOUT, `${where}: the next run`)).catch((e) => {
+            recordError(`${where} recovery`, e);
+            throw new Error(`${where}: the next run failed: ${(e as Error).message}\nfaulted run: ${f.trace.join(" | ")}\nfault: ${err?.message}`);
+          });
+          keepLogs(`${where} recovery`, r);
+          const after = await snapshot(vm);
+          expectOldOrNew(before, faulted, after, where);
+          expect(after.grubCheck, `${where}: grub-script-check after the next run`).to.equal("ok");
+          await sc.verify(op);
+          if (op !== "delete") {
+            const pv = await stack.preview(spec(props));
+            expect(pv.steps.map((s) => s.op), `${where}: a preview after the next run`).to.deep.equal(["same"]);
+          }
+          if (f.fired) figures.faultsRecovered++;
+        }
+      }
+      record(`faults ${sc.name}`, `${faults} faults`);
+      expect(faults, "faults injected").to.be.greaterThan(2);
+    }
+
+    it("VirtualFunction (over a password connection through sudo)", async () => {
+      const pfName = () => pf[1].name;
+      await timed("faults: VirtualFunction", () =>
+        series({
+          kind: "virtualFunction",
+          name: "fvf",
+          conn: () => pwConn,
+          v1: () => ({ pf: pfName(), index: 1, mac: "02:00:00:00:aa:01", vlan: 10, qos: 2, spoofCheck: false, trust: true }),
+          v2: () => ({ pf: pfName(), index: 1, mac: "02:00:00:00:aa:02", vlan: 20, driver: "vfio-pci" }),
+          async verify(stage) {
+            const v = (await hostVf(vm, pfName(), 1))!;
+            const unit = (await vm.exec(`cat /etc/systemd/system/pulumi-sriov-vf-${pf[1].pci}-1.service`)).stdout;
+            if (stage === "create") {
+              expect(v).to.deep.include({ mac: "02:00:00:00:aa:01", vlan: 10, qos: 2, spoofchk: false, trust: true, driver: "igbvf" });
+              expect(unit).to.include("mac 02:00:00:00:aa:01");
+            } else if (stage === "update") {
+              expect(v).to.deep.include({ mac: "02:00:00:00:aa:02", vlan: 20, qos: 0, spoofchk: true, trust: false, driver: "vfio-pci" });
+              expect(unit).to.include("mac 02:00:00:00:aa:02");
+            } else {
+              expect(v).to.deep.include({ mac: "00:00:00:00:00:00", vlan: 0, spoofchk: true, trust: false, driver: "igbvf" });
+              expect(unit).to.equal("");
+            }
+          },
+        }),
+      );
+    });
+
+    it("SriovPf", async () => {
+      await timed("faults: SriovPf", () =>
+        series({
+          kind: "sriovPf",
+          name: "fpf",
+          conn: () => rootConn,
+          v1: () => ({ interface: pf[0].name, numVfs: 2 }),
+          v2: () => ({ interface: pf[0].name, numVfs: 3, mtu: 9000 }),
+          async verify(stage) {
+            const unit = (await vm.exec(`cat /etc/systemd/system/pulumi-sriov-pf-${pf[0].pci}.service; systemctl is-enabled pulumi-sriov-pf-${pf[0].pci}.service`)).stdout;
+            const mtu = Number((await vm.run(`cat /sys/class/net/${pf[0].name}/mtu`)).trim());
+            if (stage === "delete") {
+              expect(await numVfs(0), "VFs as found (0)").to.equal(0);
+              expect(mtu, "MTU as found").to.equal(1500);
+              expect(unit).to.not.include("ExecStart");
+            } else {
+              expect(await numVfs(0)).to.equal(stage === "create" ? 2 : 3);
+              expect(mtu).to.equal(stage === "create" ? 1500 : 9000);
+              expect(unit).to.include(`echo ${stage === "create" ? 2 : 3} > $$d/sriov_numvfs`).and.include("\nenabled");
+            }
+          },
+        }),
+      );
+    });
+
+    it("VfPoolNetwork", async () => {
+      const info = async () => (await vm.exec("virsh -c qemu:///system net-info relpool")).stdout;
+      await timed("faults: VfPoolNetwork", () =>
+        series({
+          kind: "vfPoolNetwork",
+          name: "fpool",
+          conn: () => rootConn,
+          v1: () => ({ name: "relpool", pf: pf[1].name }),
+          v2: () => ({ name: "relpool", pf: pf[1].name, autostart: false }),
+          async verify(stage) {
+            const i = await info();
+            if (stage === "delete") expect(i).to.equal("");
+            else {
+              expect(i).to.match(/Active:\s+yes/).and.match(/Persistent:\s+yes/);
+              expect(i).to.match(stage === "create" ? /Autostart:\s+yes/ : /Autostart:\s+no/);
+            }
+          },
+        }),
+      );
+    });
+
+    it("DomainVfInterface", async () => {
+      const macs = async () => (await vm.run(`virsh -c qemu:///system dumpxml --inactive ${DOMAIN} | grep -o "mac address='[^']*'" || true`)).trim();
+      await timed("faults: DomainVfInterface", () =>
+        series({
+          kind: "domainVfInterface",
+          name: "fiface",
+          conn: () => rootConn,
+          v1: () => ({ domain: DOMAIN, source: { pciAddress: vfPci[3] }, mac: "52:54:00:6e:00:01" }),
+          v2: () => ({ domain: DOMAIN, source: { pciAddress: vfPci[3] }, mac: "52:54:00:6e:00:01", live: false }),
+          async verify(stage) {
+            const m = await macs();
+            if (stage === "delete") expect(m).to.equal("");
+            else expect(m).to.equal("mac address='52:54:00:6e:00:01'");
+          },
+        }),
+      );
+    });
+
+    it("IommuKernelArgs (GRUB): grub.cfg always passes grub-script-check; delete puts the files back byte for byte", async () => {
+      await timed("faults: IommuKernelArgs", () =>
+        series({
+          kind: "iommuKernelArgs",
+          name: "fkargs",
+          conn: () => rootConn,
+          v1: () => ({ iommu: "intel", extraArgs: ["hugepages=8"] }),
+          v2: () => ({ iommu: "intel", extraArgs: ["hugepages=8", "nmi_watchdog=0"] }),
+          async verify(stage) {
+            const line = (await linuxLine()).split(/\s+/);
+            if (stage === "delete") {
+              expect(await grubFiles()).to.equal(origGrub);
+              expect(line.join(" ")).to.equal(origLinux);
+            } else {
+              expect(line).to.include.members(["intel_iommu=on", "iommu=pt", "hugepages=8"]);
+              if (stage === "update") expect(line).to.include("nmi_watchdog=0");
+              else expect(line).to.not.include("nmi_watchdog=0");
+            }
+          },
+        }),
+      );
+    });
+  });
+
+  // ---------------------------------------------------------------------------
+  describe("3. drift: the seeds' manual commands are detected and repaired", () => {
+    const stack = new Stack();
+    const resources = () => [
+      res("iommuKernelArgs", "kargs", rootConn, { iommu: "intel", extraArgs: ["hugepages=8"] }),
+      res("sriovPf", "pf", rootConn, { interface: pf[0].name, numVfs: 3 }),
+      res("virtualFunction", "vf", pwConn, { pf: pf[0].name, index: 1, mac: "02:00:00:00:dd:01", vlan: 30 }),
+      res("vfPoolNetwork", "pool", rootConn, { name: "driftpool", pf: pf[0].name }),
+      res("domainVfInterface", "iface", rootConn, { domain: DOMAIN, source: { network: "driftpool" }, mac: "52:54:00:6e:00:02" }),
+    ];
+    /** What check tells a preview about the host (hostChanges), per resource. */
+    async function hostChanges(): Promise<Record<string, string[]>> {
+      const p = await ProviderProcess.start();
+      try {
+        const out: Record<string, string[]> = {};
+        for (const r of resources()) {
+          const c = await p.check(r.provider, r.name, stack.state.get(r.name)?.inputs ?? {}, r.props as Props);
+          out[r.name] = (c.inputs.hostChanges as string[] | undefined) ?? [];
+        }
+        recordLogs("drift check", p.logs);
+        return out;
+      } finally {
+        await p.stop();
+      }
+    }
+
+    before(async () => {
+      trackStack("drift", stack);
+      keepLogs("drift up", await timed("drift: first up", () => stack.up(resources())));
+      const changes = await hostChanges();
+      for (const [name, c] of Object.entries(changes)) expect(c, `${name}: nothing to change after the up`).to.deep.equal([]);
+    });
+
+    async function drift(what: string, command: string, expectations: { resource: string; refreshed: (applied: Props | undefined) => void; planned: boolean; repaired: () => Promise<void> }): Promise<void> {
+      figures.driftsMade++;
+      await vm.run(command);
+      const ref = await timed("drift: refresh", () => stack.refresh());
+      keepLogs(`drift ${what} refresh`, ref);
+      const entry = stack.state.get(expectations.resource);
+      expectations.refreshed(entry?.outputs.applied);
+      const hc = await hostChanges();
+      if (expectations.planned) expect(hc[expectations.resource], `${what}: check's hostChanges`).to.not.deep.equal([]);
+      const pv = await stack.preview(resources());
+      const step = pv.steps.find((s) => s.name === expectations.resource)!;
+      expect(step.op, `${what}: preview`).to.not.equal("same");
+      figures.driftsDetected++;
+      const r = await timed("drift: repairing up", () => stack.up(resources()));
+      keepLogs(`drift ${what} up`, r);
+      await expectations.repaired();
+      const again = await stack.preview(resources());
+      expect(again.steps.map((s) => s.op), `${what}: a preview after the repair`).to.deep.equal(Array(5).fill("same"));
+      figures.driftsRepaired++;
+    }
+
+    it("echo 0 > sriov_numvfs (PF)", async () => {
+      await drift("numvfs 0", `echo 0 > /sys/class/net/${pf[0].name}/device/sriov_numvfs`, {
+        resource: "pf",
+        refreshed: (a) => expect(a?.numVfs).to.equal(0),
+        planned: true,
+        repaired: async () => {
+          expect(await numVfs(0)).to.equal(3);
+          expect((await hostVf(vm, pf[0].name, 1))!).to.deep.include({ mac: "02:00:00:00:dd:01", vlan: 30 });
+        },
+      });
+    });
+
+    it("ip link set … vf 1 mac … (VF)", async () => {
+      await drift("vf mac", `ip link set ${pf[0].name} vf 1 mac 02:00:00:0d:0d:0d`, {
+        resource: "vf",
+        refreshed: (a) => expect(a?.mac).to.equal("02:00:00:0d:0d:0d"),
+        planned: false,
+        repaired: async () => {
+          expect((await hostVf(vm, pf[0].name, 1))!.mac).to.equal("02:00:00:00:dd:01");
+        },
+      });
+    });
+
+    it("editing /etc/default/grub by hand (intel_iommu=off) and update-grub", async () => {
+      await drift(
+        "grub edited",
+        `sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT="/GRUB_CMDLINE_LINUX_DEFAULT="intel_iommu=off /' /etc/default/grub && update-grub 2>/dev/null`,
+        {
+          resource: "kargs",
+          refreshed: (a) => expect(a?.iommu).to.equal("none"),
+          planned: true,
+          repaired: async () => {
+            const line = (await linuxLine()).split(/\s+/);
+            expect(line).to.include("intel_iommu=on").and.not.include("intel_iommu=off");
+            expect((await snapshot(vm)).grubCheck).to.equal("ok");
+          },
+        },
+      );
+    });
+
+    it("virsh net-destroy (pool network)", async () => {
+      await drift("net-destroy", "virsh -c qemu:///system net-destroy driftpool", {
+        resource: "pool",
+        refreshed: (a) => expect(a?.drift).to.include("network is not active"),
+        planned: true,
+        repaired: async () => {
+          expect(await vm.run("virsh -c qemu:///system net-info driftpool")).to.match(/Active:\s+yes/);
+        },
+      });
+    });
+
+    it("virsh detach-interface --config (guest interface)", async () => {
+      await drift("detach", `virsh -c qemu:///system detach-interface ${DOMAIN} network --mac 52:54:00:6e:00:02 --config`, {
+        resource: "iface",
+        refreshed: (a) => expect(a, "refresh drops the interface from state").to.equal(undefined),
+        planned: true,
+        repaired: async () => {
+          expect(await vm.run(`virsh -c qemu:///system dumpxml --inactive ${DOMAIN}`)).to.include("52:54:00:6e:00:02");
+        },
+      });
+    });
+
+    it("4. after a reboot the host runs what the resources configured; destroy leaves it as found", async () => {
+      await timed("reboot", () => vm.reboot());
+      const cmdline = (await vm.run("cat /proc/cmdline")).trim().split(/\s+/);
+      expect(cmdline).to.include.members(["intel_iommu=on", "iommu=pt", "hugepages=8"]);
+      expect(cmdline).to.not.include("intel_iommu=off");
+      expect((await snapshot(vm)).grubCheck).to.equal("ok");
+      expect(await numVfs(0)).to.equal(3);
+      expect((await hostVf(vm, pf[0].name, 1))!).to.deep.include({ mac: "02:00:00:00:dd:01", vlan: 30 });
+      expect(await vm.run("virsh -c qemu:///system net-info driftpool")).to.match(/Active:\s+yes/);
+      const pv = await stack.preview(resources());
+      expect(pv.steps.map((s) => s.op), "nothing to do after the reboot").to.deep.equal(Array(5).fill("same"));
+      keepLogs("drift destroy", await timed("drift: destroy", () => stack.destroy()));
+      expect(await numVfs(0)).to.equal(0);
+      expect((await vm.exec("virsh -c qemu:///system net-info driftpool")).code).to.not.equal(0);
+      expect(await vm.run(`virsh -c qemu:///system dumpxml --inactive ${DOMAIN}`)).to.not.include("52:54:00:6e:00:02");
+      // The hand edit (intel_iommu=off in GRUB_CMDLINE_LINUX_DEFAULT) was the user's: replaced while managed, put back now.
+      expect(await vm.run("grep ^GRUB_CMDLINE_LINUX_DEFAULT= /etc/default/grub")).to.include("intel_iommu=off");
+    });
+  });
+});
