@@ -5,11 +5,12 @@ import { expect } from "chai";
 import { execFileSync } from "child_process";
 import fc from "fast-check";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { lifecycle } from "../provider/resource";
 import { UNKNOWN } from "../provider/validate";
 import { spec } from "../provider/resources/virtualFunction";
-import { HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
+import { factsCommand, HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
 import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
 import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
@@ -288,6 +289,124 @@ describe("VirtualFunction host output parsing", () => {
     const r = vfInfo(links, "enp1s0", 1);
     expect(r.attributes!.mac).to.equal("02:00:00:00:00:02");
     expect(r.otherVfMacs.map((o) => `${o.pf}/${o.index}`)).to.deep.equal(["enp1s0/0", "enp2s0/1"]);
+  });
+});
+
+describe("VirtualFunction probe script on a fake sysfs", () => {
+  let root: string;
+  let bin: string;
+  const w = (p: string, content: string) => {
+    fs.mkdirSync(path.dirname(path.join(root, p)), { recursive: true });
+    fs.writeFileSync(path.join(root, p), content);
+  };
+  const ln = (p: string, target: string) => {
+    fs.mkdirSync(path.dirname(path.join(root, p)), { recursive: true });
+    fs.symlinkSync(target, path.join(root, p));
+  };
+  const dir = (p: string) => fs.mkdirSync(path.join(root, p), { recursive: true });
+  const run = (pf: string, stored: string, index: number) => {
+    const argv = factsCommand(pf, stored, index, root);
+    return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  };
+
+  before(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "vf-probe-"));
+    bin = path.join(root, "bin");
+    const dev = "/sys/bus/pci/devices";
+    for (const d of ["igb", "igbvf", "vfio-pci"]) dir(`/sys/bus/pci/drivers/${d}`);
+    // PF 0000:01:00.0 (enp1s0) with VFs 0 (igbvf) and 1 (vfio-pci, group shared with an unbound device).
+    w(`${dev}/0000:01:00.0/sriov_numvfs`, "2\n");
+    w(`${dev}/0000:01:00.0/sriov_totalvfs`, "7\n");
+    w(`${dev}/0000:01:00.0/sriov_drivers_autoprobe`, "1\n");
+    dir(`${dev}/0000:01:00.0/net/enp1s0`);
+    ln(`${dev}/0000:01:00.0/driver`, "../../drivers/igb");
+    ln(`${dev}/0000:01:00.0/virtfn0`, "../0000:01:10.0");
+    ln(`${dev}/0000:01:00.0/virtfn1`, "../0000:01:10.2");
+    ln("/sys/class/net/enp1s0/device", "../../../bus/pci/devices/0000:01:00.0");
+    w("/sys/class/net/enp1s0/operstate", "up\n");
+    w("/sys/class/net/enp1s0/carrier", "1\n");
+    w("/sys/class/net/enp1s0/speed", "1000\n");
+    w(`${dev}/0000:01:10.0/driver_override`, "(null)\n");
+    w(`${dev}/0000:01:10.0/numa_node`, "-1\n");
+    w(`${dev}/0000:01:10.0/net/enp1s0v0/address`, "02:aa:00:00:00:01\n");
+    ln(`${dev}/0000:01:10.0/driver`, "../../drivers/igbvf");
+    ln(`${dev}/0000:01:10.0/iommu_group`, "../../../../kernel/iommu_groups/8");
+    ln("/sys/kernel/iommu_groups/8/devices/0000:01:10.0", `../../../../bus/pci/devices/0000:01:10.0`);
+    w(`${dev}/0000:01:10.2/driver_override`, "vfio-pci\n");
+    w(`${dev}/0000:01:10.2/numa_node`, "0\n");
+    ln(`${dev}/0000:01:10.2/driver`, "../../drivers/vfio-pci");
+    ln(`${dev}/0000:01:10.2/iommu_group`, "../../../../kernel/iommu_groups/9");
+    dir(`${dev}/0000:01:10.3`);
+    ln("/sys/kernel/iommu_groups/9/devices/0000:01:10.2", `../../../../bus/pci/devices/0000:01:10.2`);
+    ln("/sys/kernel/iommu_groups/9/devices/0000:01:10.3", `../../../../bus/pci/devices/0000:01:10.3`);
+    w("/dev/vfio/9", "");
+    ln("/proc/4242/fd/7", "/dev/vfio/9");
+    ln("/proc/4242/fd/8", "/dev/vfio/9");
+    w("/proc/4242/comm", "qemu-system-x86\n");
+    dir("/proc/77/fd");
+    w("/etc/machine-id", "abc123\n");
+    w("/etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service", "[Unit]\nDescription=vf 1\n");
+    // systemctl and ip answer as on a host.
+    w("/bin/systemctl", '#!/bin/sh\ncase "$*" in *-1.service*) printf "ActiveState=active\\nUnitFileState=enabled\\n" ;; *) printf "ActiveState=inactive\\nUnitFileState=\\n" ;; esac\n');
+    w("/bin/ip", `#!/bin/sh\ncat ${JSON.stringify(path.join(root, "ip.json"))}\n`);
+    fs.chmodSync(path.join(bin, "systemctl"), 0o755);
+    fs.chmodSync(path.join(bin, "ip"), 0o755);
+    w(
+      "/ip.json",
+      JSON.stringify([
+        { ifname: "enp1s0", vfinfo_list: [{ vf: 0, address: "02:aa:00:00:00:01", vlan_list: [{}], spoofchk: true, trust: false, link_state: "auto", rate: { max_tx: 0, min_tx: 0 } }, { vf: 1, address: "02:aa:00:00:00:02", vlan_list: [{ vlan: 9 }] }] },
+      ]),
+    );
+  });
+
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it("reads a VF bound to its default driver", () => {
+    const f = parseFacts(0, run("enp1s0", "", 0));
+    expect(f.pf).to.deep.equal({ pciAddress: "0000:01:00.0", namePciAddress: "0000:01:00.0", netdev: "enp1s0", driver: "igb", operstate: "up", carrier: true, speed: 1000, numVfs: 2, totalVfs: 7, autoprobe: true });
+    expect(f.vf).to.deep.equal({
+      pciAddress: "0000:01:10.0",
+      driver: "igbvf",
+      driverOverride: "",
+      netdev: "enp1s0v0",
+      netdevMac: "02:aa:00:00:00:01",
+      iommuGroup: 8,
+      numaNode: -1,
+      groupDevices: [{ pciAddress: "0000:01:10.0", driver: "igbvf" }],
+      vfioUsers: [],
+    });
+    expect(f.attributes!.mac).to.equal("02:aa:00:00:00:01");
+    expect(f.machineId).to.equal("abc123");
+    expect(f.vfioPciLoaded).to.equal(true);
+    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-0.service", content: null, enabled: "", active: "inactive" });
+  });
+
+  it("reads a vfio-pci VF: its group's devices, the process holding the group, the unit", () => {
+    const f = parseFacts(1, run("enp1s0", "", 1));
+    expect(f.vf).to.deep.include({ pciAddress: "0000:01:10.2", driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "", netdevMac: "", iommuGroup: 9, numaNode: 0 });
+    expect(f.vf!.groupDevices).to.deep.equal([
+      { pciAddress: "0000:01:10.2", driver: "vfio-pci" },
+      { pciAddress: "0000:01:10.3", driver: "" },
+    ]);
+    expect(f.vf!.vfioUsers).to.deep.equal([{ pid: 4242, command: "qemu-system-x86" }]);
+    expect(f.attributes).to.deep.include({ mac: "02:aa:00:00:00:02", vlan: 9 });
+    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "[Unit]\nDescription=vf 1\n", enabled: "enabled", active: "active" });
+  });
+
+  it("finds the PF by the stored PCI address when its name changed, and reports a missing VF or PF", () => {
+    const renamed = parseFacts(0, run("eth9", "0000:01:00.0", 0));
+    expect(renamed.pf).to.deep.include({ pciAddress: "0000:01:00.0", namePciAddress: "", netdev: "enp1s0" });
+    const noVf = parseFacts(5, run("enp1s0", "", 5));
+    expect(noVf.pf!.numVfs).to.equal(2);
+    expect(noVf.vf).to.equal(undefined);
+    expect(noVf.attributes).to.equal(undefined);
+    const noPf = parseFacts(0, run("eth9", "", 0));
+    expect(noPf.pf).to.equal(undefined);
+    expect(noPf.unit.name).to.equal("");
+    // A PF gone from the bus still names its unit, so delete can remove it.
+    const gone = parseFacts(1, run("eth9", "0000:09:00.0", 1));
+    expect(gone.pf).to.equal(undefined);
+    expect(gone.unit.name).to.equal("pulumi-sriov-vf-0000:09:00.0-1.service");
   });
 });
 

@@ -84,18 +84,19 @@ export const UNIT_MARKER = "@@unit";
 // slow host): sysfs is read with the `read` builtin, names with parameter
 // expansion, symlinks with one `readlink -f` per stage. Positional args: $1
 // PF name, $2 PF PCI address from state ("" when creating: resolve the
-// name), $3 VF index.
+// name), $3 VF index, $4 a root for /sys, /proc, /dev and /etc ("" on hosts;
+// a fake tree in tests).
 const PROBE = String.raw`
-name="$1"; pfpci="$2"; idx="$3"
+name="$1"; pfpci="$2"; idx="$3"; R="$4"
 rd() { v=; if [ -e "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; }
 # Resolves existing symlinks in one readlink; missing ones resolve to "/" (basename "").
 links() { a=; for l; do if [ -e "$l" ]; then a="$a $l"; else a="$a /"; fi; done; set -- $(readlink -f $a); r="$*"; }
 namepci=
-if [ -e "/sys/class/net/$name/device" ]; then links "/sys/class/net/$name/device"; namepci=%{r##*/}; fi
+if [ -e "$R/sys/class/net/$name/device" ]; then links "$R/sys/class/net/$name/device"; namepci=%{r##*/}; fi
 echo "pf_name_pci=$namepci"
 [ -n "$pfpci" ] || pfpci=$namepci
-[ -d /sys/bus/pci/drivers/vfio-pci ] && echo vfio_loaded=1
-rd /etc/machine-id; [ -n "$v" ] || rd /proc/sys/kernel/hostname
+[ -d "$R/sys/bus/pci/drivers/vfio-pci" ] && echo vfio_loaded=1
+rd "$R/etc/machine-id"; [ -n "$v" ] || rd "$R/proc/sys/kernel/hostname"
 echo "machine_id=$v"
 unit=
 if [ -n "$pfpci" ]; then
@@ -103,7 +104,7 @@ if [ -n "$pfpci" ]; then
   echo "unit_name=$unit"
   systemctl show -p UnitFileState -p ActiveState -- "$unit" 2>/dev/null
 fi
-p="/sys/bus/pci/devices/$pfpci"
+p="$R/sys/bus/pci/devices/$pfpci"
 if [ -n "$pfpci" ] && [ -e "$p" ]; then
   echo "pf_pci=$pfpci"
   nd=; for n in "$p"/net/*; do [ -e "$n" ] && nd=%{n##*/}; break; done
@@ -112,14 +113,14 @@ if [ -n "$pfpci" ] && [ -e "$p" ]; then
   rd "$p/sriov_totalvfs"; echo "pf_totalvfs=$v"
   rd "$p/sriov_drivers_autoprobe"; echo "pf_autoprobe=$v"
   if [ -n "$nd" ]; then
-    rd "/sys/class/net/$nd/operstate"; echo "pf_operstate=$v"
-    rd "/sys/class/net/$nd/carrier"; echo "pf_carrier=$v"
-    rd "/sys/class/net/$nd/speed"; echo "pf_speed=$v"
+    rd "$R/sys/class/net/$nd/operstate"; echo "pf_operstate=$v"
+    rd "$R/sys/class/net/$nd/carrier"; echo "pf_carrier=$v"
+    rd "$R/sys/class/net/$nd/speed"; echo "pf_speed=$v"
   fi
   links "$p/driver" "$p/virtfn$idx"; set -- $r
   d=%{1##*/}; echo "pf_driver=$d"
   if [ -e "$p/virtfn$idx" ]; then
-    vf=%{2##*/}; vd="/sys/bus/pci/devices/$vf"
+    vf=%{2##*/}; vd="$R/sys/bus/pci/devices/$vf"
     echo "vf_pci=$vf"
     rd "$vd/driver_override"; echo "vf_override=$v"
     vnd=; for n in "$vd"/net/*; do [ -e "$n" ] && vnd=%{n##*/}; break; done
@@ -133,9 +134,9 @@ if [ -n "$pfpci" ] && [ -e "$p" ]; then
     g=%{2##*/}; [ "$2" = / ] && g=; echo "vf_group=$g"
     shift 2
     for dev in $devs; do d=%{1##*/}; shift; echo "group_device=$dev $d"; done
-    if [ -n "$g" ] && [ -e "/dev/vfio/$g" ]; then
-      for f in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "/dev/vfio/$g" -printf '%h\n' 2>/dev/null); do
-        pid=%{f#/proc/}; pid=%{pid%/fd}; rd "/proc/$pid/comm"; echo "vfio_user=$pid $v"
+    if [ -n "$g" ] && [ -e "$R/dev/vfio/$g" ]; then
+      for f in $(find "$R"/proc/[0-9]*/fd -maxdepth 1 -lname "/dev/vfio/$g" -printf '%h\n' 2>/dev/null); do
+        pid=%{f#"$R"/proc/}; pid=%{pid%/fd}; rd "$R/proc/$pid/comm"; echo "vfio_user=$pid $v"
       done
     fi
   fi
@@ -143,9 +144,9 @@ fi
 echo "IP_MARKER"
 ip -j -d link show; rc=$?
 echo; echo "IP_END$rc"
-if [ -n "$unit" ] && [ -e "/etc/systemd/system/$unit" ]; then
+if [ -n "$unit" ] && [ -e "$R/etc/systemd/system/$unit" ]; then
   echo "UNIT_MARKER"
-  cat -- "/etc/systemd/system/$unit"
+  cat -- "$R/etc/systemd/system/$unit"
 fi
 exit 0
 `
@@ -156,8 +157,8 @@ exit 0
   .replace("UNIT_MARKER", UNIT_MARKER);
 
 /** The one command that reads everything `parseFacts` needs. */
-export function factsCommand(pf: string, storedPfPci: string, index: number): Argv {
-  return shScript(PROBE, pf, storedPfPci, String(index));
+export function factsCommand(pf: string, storedPfPci: string, index: number, root = ""): Argv {
+  return shScript(PROBE, pf, storedPfPci, String(index), root);
 }
 
 /** Splits the probe's output into its sections. */
