@@ -36,7 +36,7 @@ function refusal(op: Extract<Operation, { kind: "run" }>, facts: HostFacts, stde
  * Runs operations in order: consecutive commands in one round trip that stops
  * at the first failure. On failure, says what was applied and what was not.
  */
-export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation[]): Promise<void> {
+export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation[], log: (line: string) => void = () => undefined): Promise<void> {
   const done: string[] = [];
   const fail = (i: number, cause: Error): never => {
     if (done.length === 0) throw cause;
@@ -47,6 +47,7 @@ export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation
     const op = ops[i];
     if (op.kind === "write" || op.kind === "remove") {
       try {
+        log(op.description);
         if (op.kind === "write") await host.writeFile(op.path, op.content);
         else await host.removeFile(op.path);
       } catch (e) {
@@ -59,6 +60,7 @@ export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation
     let j = i;
     while (j < ops.length && ops[j].kind === "run") j++;
     const group = ops.slice(i, j) as Extract<Operation, { kind: "run" }>[];
+    for (const o of group) log(o.description);
     const results = await host.batch(
       group.map((o) => o.argv),
       { stopOnError: true },
@@ -77,6 +79,11 @@ export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation
     }
     i = j;
   }
+}
+
+/** What `pulumi up` shows for each operation run on a host (the provider's output is its diagnostics). */
+function logger(host: RemoteHost): (line: string) => void {
+  return (line) => console.log(`virtualFunction on ${host.name}: ${line}`);
 }
 
 function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, problems: string[]): never {
@@ -100,7 +107,7 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
     problems.push(...p.problems);
     if (problems.length) cannot(host, facts, inputs.index, inputs.pf, problems);
     if (p.operations.length === 0) return outputs(facts, inputs.index, desired.persist);
-    await execute(host, facts, p.operations);
+    await execute(host, facts, p.operations, logger(host));
     const after = await gather(host, inputs.pf, facts.pf!.pciAddress, inputs.index);
     const left = verify(after, inputs.index, desired);
     if (left.length)
@@ -139,7 +146,7 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
       const facts = await gather(host, applied.pf, outs.pfPciAddress, applied.index);
       const p = plan(facts, applied.index, RESET_STATE, { pfName: applied.pf, removing: true, ownMac: ownMac(applied, outs) });
       if (p.problems.length) cannot(host, facts, applied.index, applied.pf, p.problems);
-      await execute(host, facts, p.operations);
+      await execute(host, facts, p.operations, logger(host));
     });
   },
 };
