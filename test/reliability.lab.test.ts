@@ -69,7 +69,9 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
     { name: "", pci: "" },
   ];
   let origGrub = "";
+  let origGrubText = "";
   let origLinux = "";
+  let origCmdline = "";
   const timings: Record<string, number> = {};
 
   async function timed<T>(what: string, f: () => Promise<T>): Promise<T> {
@@ -112,12 +114,26 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
     await vm.run("systemctl is-active libvirtd >/dev/null || systemctl start libvirtd");
     await vm.run(`virsh -c qemu:///system dominfo ${DOMAIN} >/dev/null 2>&1 || virsh -c qemu:///system define /dev/stdin`, { input: tinyDomainXml() });
     origGrub = await grubFiles();
+    origGrubText = await vm.run("cat /etc/default/grub");
     origLinux = await linuxLine();
+    origCmdline = (await vm.run("cat /proc/cmdline")).trim();
     installFaults();
   });
 
-  after(async () => {
+  after(async function () {
     disarm();
+    // Leave the shared guest as the image had it, for the test files that follow in this process.
+    if (vm?.running) {
+      this.timeout(15 * 60_000);
+      await vm.exec(
+        `virsh -c qemu:///system undefine ${DOMAIN} >/dev/null 2>&1; rm -f /etc/ssh/sshd_config.d/00-reliability.conf /etc/sudoers.d/${PW_USER}; ` +
+          `userdel -r ${PW_USER} >/dev/null 2>&1; systemctl reload ssh; true`,
+      );
+      if ((await vm.run("cat /etc/default/grub")) !== origGrubText) {
+        await vm.run("cat > /etc/default/grub && update-grub 2>/dev/null", { input: origGrubText });
+      }
+      if ((await vm.run("cat /proc/cmdline")).trim() !== origCmdline) await vm.reboot();
+    }
     process.stderr.write(`reliability lab timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 1000)])))}\n`);
     await closeAllConnections();
   });
