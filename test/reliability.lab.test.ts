@@ -18,7 +18,14 @@
 // 4. The host still boots with what the resources configured.
 import { expect } from "chai";
 import { randomBytes } from "crypto";
-import { closeAllConnections } from "../provider/host";
+import * as fc from "fast-check";
+import { connectionSchema } from "../provider/connection";
+import { closeAllConnections, hostFor } from "../provider/host";
+import { observeDomain } from "../provider/resources/domainVfInterface/facts";
+import { libvirtObjects, readFacts } from "../provider/resources/sriovPf/apply";
+import { observePool } from "../provider/resources/vfPoolNetwork/facts";
+import { gather as gatherVf } from "../provider/resources/virtualFunction";
+import { CANARY_DIR, materialize, rawShellValue } from "./reliability/injection";
 import { provider as inProcess } from "../provider/runtime";
 import { sharedLab } from "./lab/shared";
 import type { LabVm } from "./lab/vm";
@@ -136,6 +143,41 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
     }
     process.stderr.write(`reliability lab timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 1000)])))}\n`);
     await closeAllConnections();
+  });
+
+  // ---------------------------------------------------------------------------
+  describe("0. injection on a host with libvirt and SR-IOV NICs: random values through the resources' reads", () => {
+    it("no value given to the PF scan, the VF probe, virsh reads or the libvirt usage scan is executed", async () => {
+      const host = hostFor(connectionSchema().parse(rootConn) as any);
+      await vm.run(`rm -rf ${CANARY_DIR}; mkdir -p ${CANARY_DIR}`);
+      const guestCanaries = async () => (await vm.run(`ls ${CANARY_DIR}; ls /root | grep '^pulumi-sriov-canary-' || true`)).split("\n").filter(Boolean);
+      // virsh must not be sent to other hosts or told to run programs (ssh/tcp/tls/ext transports).
+      const local = (u: string) => (/\+[a-z0-9]*:|^[a-z0-9]+:\/\/[^/]/i.test(u) ? "qemu:///system" : u);
+      await fc.assert(
+        fc.asyncProperty(rawShellValue, rawShellValue, rawShellValue, fc.nat(7), async (a, b, c, index) => {
+          const v = materialize(a, "lab-value");
+          const w = materialize(b, "lab-value2");
+          const uri = local(materialize(c, "lab-uri"));
+          figures.injectionValues += 3;
+          figures.injectionSentToHost += 3;
+          const quiet = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => record("lab injection read error", e.message));
+          await quiet(readFacts(host, "interface", v, w));
+          await quiet(readFacts(host, "pciAddress", w, v));
+          await quiet(gatherVf(host, v, w, index));
+          await quiet(observePool(host, { name: v, pf: w, libvirtUri: uri }));
+          await quiet(observePool(host, { name: w, vfs: [v, w], libvirtUri: uri }));
+          await quiet(observeDomain(host, uri, v, w));
+          await quiet(libvirtObjects(host, uri));
+          expect(await guestCanaries(), JSON.stringify([v, w, uri])).to.deep.equal([]);
+        }),
+        { numRuns: Number(process.env.INJECTION_RUNS ?? 60) / 2 },
+      );
+      const executed = await guestCanaries();
+      figures.injectionExecuted += executed.length;
+      expect(executed).to.deep.equal([]);
+      await vm.run(`rm -rf ${CANARY_DIR}`);
+      await closeAllConnections();
+    });
   });
 
   // ---------------------------------------------------------------------------
