@@ -429,8 +429,24 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
       );
     });
 
-    it("IommuKernelArgs (GRUB): grub.cfg always passes grub-script-check; delete puts the files back byte for byte", async () => {
-      await timed("faults: IommuKernelArgs", () =>
+    it("IommuKernelArgs (GRUB), over a user's own hugepages=2: grub.cfg always passes grub-script-check; delete puts the user's files back byte for byte", async () => {
+      // The user's value, which the resource replaces while it exists and must put back on delete.
+      const imageGrub = await vm.run("cat /etc/default/grub");
+      await vm.run(`sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT="/GRUB_CMDLINE_LINUX_DEFAULT="hugepages=2 /' /etc/default/grub && update-grub 2>/dev/null`);
+      const [savedGrub, savedLinux] = [origGrub, origLinux];
+      origGrub = await grubFiles();
+      origLinux = await linuxLine();
+      expect(origLinux.split(/\s+/)).to.include("hugepages=2");
+      try {
+        await iommuSeries();
+      } finally {
+        await vm.run("cat > /etc/default/grub && update-grub 2>/dev/null", { input: imageGrub });
+        [origGrub, origLinux] = [savedGrub, savedLinux];
+      }
+    });
+
+    const iommuSeries = () =>
+      timed("faults: IommuKernelArgs", () =>
         series({
           kind: "iommuKernelArgs",
           name: "fkargs",
@@ -440,17 +456,17 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
           async verify(stage) {
             const line = (await linuxLine()).split(/\s+/);
             if (stage === "delete") {
-              expect(await grubFiles()).to.equal(origGrub);
+              expect(await grubFiles(), "the user's GRUB files").to.equal(origGrub);
               expect(line.join(" ")).to.equal(origLinux);
             } else {
               expect(line).to.include.members(["intel_iommu=on", "iommu=pt", "hugepages=8"]);
+              expect(line, "the user's value is replaced while the resource exists").to.not.include("hugepages=2");
               if (stage === "update") expect(line).to.include("nmi_watchdog=0");
               else expect(line).to.not.include("nmi_watchdog=0");
             }
           },
         }),
       );
-    });
   });
 
   // ---------------------------------------------------------------------------
