@@ -269,7 +269,30 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
       verify: (stage: "create" | "update" | "delete") => Promise<void>;
     }
 
+    /** Whatever a failed series left: removed by hand, so the sections after it start clean. */
+    async function cleanByHand(): Promise<void> {
+      await vm.exec(
+        [
+          "virsh -c qemu:///system net-destroy relpool; virsh -c qemu:///system net-undefine relpool",
+          `virsh -c qemu:///system detach-interface ${DOMAIN} hostdev --mac 52:54:00:6e:00:01 --config`,
+          `for u in /etc/systemd/system/pulumi-sriov-vf-* /etc/systemd/system/pulumi-sriov-pf-${pf[0].pci}.service; do [ -e "$u" ] && systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; systemctl daemon-reload`,
+          `echo 0 > /sys/bus/pci/devices/${pf[0].pci}/sriov_numvfs; ip link set ${pf[0].name} mtu 1500`,
+          "rm -f /etc/default/grub.d/zz-pulumi-sriov.cfg; update-grub",
+          "true",
+        ].join(" >/dev/null 2>&1; "),
+      );
+    }
+
     async function series(sc: Scenario): Promise<void> {
+      try {
+        await runSeries(sc);
+      } catch (e) {
+        await cleanByHand();
+        throw e;
+      }
+    }
+
+    async function runSeries(sc: Scenario): Promise<void> {
       const stack = trackStack(`faults-${sc.name}`, new Stack());
       const p = inProcess(sc.kind);
       const spec = (props: Props) => [res(sc.kind, sc.name, sc.conn(), props)];
