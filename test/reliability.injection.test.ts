@@ -196,12 +196,12 @@ describe("reliability: injection — no free-text value is ever executed on a ho
           const list = vfs.map((x) => materialize(x, "virsh-vf"));
           figures.injectionValues += 3 + list.length;
           figures.injectionSentToHost += 3 + list.length;
-          for (const p of [
-            observePool(host, { name, libvirtUri: uri, pf: dom }),
-            observePool(host, { name, libvirtUri: uri, vfs: list.length ? list : [dom] }),
-            observeDomain(host, uri, dom, name),
+          for (const read of [
+            () => observePool(host, { name, libvirtUri: uri, pf: dom }),
+            () => observePool(host, { name, libvirtUri: uri, vfs: list.length ? list : [dom] }),
+            () => observeDomain(host, uri, dom, name),
           ])
-            await p.then(
+            await read().then(
               () => undefined,
               (e: Error) => record("virsh read error", e.message),
             );
