@@ -193,13 +193,17 @@ describe("DomainVfInterface differences and errors", () => {
   it("libvirt's errors come back with the domain, the VF and a hint", () => {
     const r = (stderr: string) => ({ code: 1, stdout: "", stderr });
     expect(explainLibvirt("attach", "tiny", "VF 0000:02:10.2", r("error: Failed to attach device from /tmp/x\nerror: internal error: unable to execute QEMU command 'device_add': vfio 0000:02:10.2: group 12 is not viable\n"))).to.equal(
-      "attach VF 0000:02:10.2 to domain tiny: Failed to attach device from /tmp/x: internal error: unable to execute QEMU command 'device_add': vfio 0000:02:10.2: group 12 is not viable (every device in the VF's IOMMU group must be bound to vfio-pci or unbound before it can be assigned)",
+      "attach VF 0000:02:10.2 to domain tiny: Failed to attach device: internal error: unable to execute QEMU command 'device_add': vfio 0000:02:10.2: group 12 is not viable (every device in the VF's IOMMU group must be bound to vfio-pci or unbound before it can be assigned)",
     );
     expect(explainLibvirt("attach", "tiny", "network pool0", r("error: internal error: network 'pool0' requires exclusive access to interfaces, but none are available\n"))).to.match(
       /^attach network pool0 to domain tiny: .*none are available \(every VF of the pool network is in use by a guest\)$/,
     );
-    expect(explainLibvirt("attach", "tiny", "VF 0000:02:10.2", r("error: Requested operation is not valid: PCI device 0000:02:10.2 is in use by driver QEMU, domain other\n"))).to.match(/in use by driver QEMU, domain other \(the VF is already in use/);
+    expect(explainLibvirt("attach", "tiny", "VF 0000:02:10.2", r("error: Requested operation is not valid: PCI device 0000:02:10.2 is in use by driver QEMU, domain other\n"))).to.match(/in use by driver QEMU, domain other \(the VF is already in use by another guest/);
     expect(explainLibvirt("detach", "tiny", "VF 0000:02:10.2", r("error: operation failed: no matching device\n"))).to.equal("detach VF 0000:02:10.2 from domain tiny: operation failed: no matching device");
+    // Seen on the lab's igb: what libvirt says when the NIC cannot do 802.1Qbh; the temp file's name is dropped.
+    expect(explainLibvirt("attach", "tiny", "VF 0000:02:10.2", r("error: Failed to attach device from /tmp/tmp.7k6Ky0GqlK\nerror: internal error: sending of PortProfileRequest failed.\n"))).to.equal(
+      "attach VF 0000:02:10.2 to domain tiny: Failed to attach device: internal error: sending of PortProfileRequest failed. (the PF's driver cannot apply 802.1Qbh port profiles: that needs a NIC and a switch that speak 802.1Qbh, such as Cisco VM-FEX)",
+    );
   });
 });
 

@@ -14,6 +14,8 @@ export function libvirtMessage(r: Pick<CommandResult, "stderr" | "stdout">): str
   const lines = (r.stderr || r.stdout)
     .split("\n")
     .map((l) => l.replace(/^error:\s*/, "").trim())
+    // The XML reaches virsh as a private temp file; its name says nothing.
+    .map((l) => l.replace(/^(Failed to \w+ (device|network|domain)) from \S+$/, "$1"))
     .filter(Boolean);
   return lines.join(": ") || "(no message)";
 }

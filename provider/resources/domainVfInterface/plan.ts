@@ -97,7 +97,8 @@ export function describeSource(i: Pick<DomainInterface, "network" | "pciAddress"
 const HINTS: [RegExp, string][] = [
   [/group \d+ is not viable|not viable/i, "every device in the VF's IOMMU group must be bound to vfio-pci or unbound before it can be assigned"],
   [/requires exclusive access to interfaces, but none are available|no (free|usable|available)/i, "every VF of the pool network is in use by a guest"],
-  [/in use by|busy/i, "the VF is already in use (by another guest, or by the host)"],
+  [/in use by|busy/i, "the VF is already in use by another guest or by the host"],
+  [/PortProfileRequest|port profile|virtual ?port/i, "the PF's driver cannot apply 802.1Qbh port profiles: that needs a NIC and a switch that speak 802.1Qbh, such as Cisco VM-FEX"],
   [/IOMMU|iommu_group|VFIO|vfio/i, "PCI assignment needs the IOMMU on (intel_iommu=on / amd_iommu=on) and the vfio-pci module"],
   [/not active|not running/i, "the domain is not running: attach to its configuration only (live: false)"],
   [/transient/i, "the domain is transient (no persistent configuration): set config: false"],
