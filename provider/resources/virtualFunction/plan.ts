@@ -193,15 +193,9 @@ export function plan(facts: HostFacts, index: number, d: Resolved, opts: PlanOpt
         if (why) problems.push(`maxTxRate = ${d.maxTxRate}: the ${drv} driver sets VF rate limits only while the PF has a link, and ${why}`);
         else if (known.rateNeedsLink && pf.speed !== undefined && d.maxTxRate > pf.speed)
           problems.push(`maxTxRate = ${d.maxTxRate} exceeds the link speed of PF ${pf.netdev} (${pf.speed} Mbit/s)`);
-        at(
-        `set min_tx_rate ${d.minTxRate} max_tx_rate ${d.maxTxRate} (Mbit/s)`,
-        label,
-        label === "minTxRate" ? String(d.minTxRate) : String(d.maxTxRate),
-        "min_tx_rate",
-        String(d.minTxRate),
-        "max_tx_rate",
-        String(d.maxTxRate),
-        );
+        const value = label === "minTxRate" ? String(d.minTxRate) : String(d.maxTxRate);
+        const words = ["min_tx_rate", String(d.minTxRate), "max_tx_rate", String(d.maxTxRate)];
+        at(`set ${words.join(" ")} (Mbit/s)`, label, value, ...words);
       }
     }
     const clearMac = d.mac === ZERO_MAC && cur.mac !== ZERO_MAC && opts.ownMac !== undefined && cur.mac === opts.ownMac;
