@@ -172,6 +172,11 @@ describe("VirtualFunction inputs", () => {
     expect(r.failures.some((f) => /colour/.test(f.property + f.reason))).to.equal(true);
   });
 
+  it("reports a bad value once, not again through the rules between properties", async () => {
+    const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 0, qos: 9, vlanProtocol: "802.1x", maxTxRate: -5, minTxRate: 3 });
+    expect(r.failures.map((f) => f.property).sort()).to.deep.equal(["maxTxRate", "qos", "vlanProtocol"]);
+  });
+
   it("needs a vlan for qos and 802.1ad, and minTxRate within maxTxRate", async () => {
     const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 0, qos: 3, vlanProtocol: "802.1ad", minTxRate: 200, maxTxRate: 100 });
     expect(r.failures.map((f) => f.property).sort()).to.deep.equal(["minTxRate", "qos", "vlanProtocol"]);

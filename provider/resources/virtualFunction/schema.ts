@@ -103,12 +103,15 @@ export function vfSchema(): z.ZodType<VfInputs> {
     })
     .strict()
     .superRefine((v, ctx) => {
+      // zod runs this even when fields failed: judge only valid values, so
+      // each bad property is reported once, for what is wrong with it.
+      const ok = (n: unknown) => typeof n === "number" && Number.isInteger(n) && n >= 0;
       // A priority or an outer tag protocol only exists on a tagged VLAN.
-      if (v.qos !== 0 && v.vlan === undefined)
+      if (ok(v.qos) && v.qos !== 0 && v.qos <= 7 && v.vlan === undefined)
         ctx.addIssue({ code: "custom", path: ["qos"], message: "needs vlan (a priority travels in a VLAN tag; vlan 0 tags with the priority only)" });
-      if (v.vlanProtocol !== "802.1Q" && !v.vlan)
+      if (v.vlanProtocol === "802.1ad" && !v.vlan)
         ctx.addIssue({ code: "custom", path: ["vlanProtocol"], message: "needs a vlan of 1 or more (the protocol is that of the VLAN tag)" });
-      if (v.maxTxRate > 0 && v.minTxRate > v.maxTxRate)
+      if (ok(v.maxTxRate) && ok(v.minTxRate) && v.maxTxRate > 0 && v.minTxRate > v.maxTxRate)
         ctx.addIssue({ code: "custom", path: ["minTxRate"], message: `must not exceed maxTxRate (${v.maxTxRate})` });
     }) as unknown as z.ZodType<VfInputs>;
 }
