@@ -74,6 +74,7 @@ describe("DomainVfInterface inputs", () => {
   it("vlan and virtualport exclude each other; live and config cannot both be false", () => {
     expect(check({ domain: "d", source: { network: "n" }, vlan: 5, virtualport: { type: "802.1Qbh", profileId: "finance" } }).failures.map((f) => f.property)).to.deep.equal(["vlan"]);
     expect(check({ domain: "d", source: { network: "n" }, live: false, config: false }).failures.map((f) => f.property)).to.deep.equal(["config"]);
+    expect(check({ domain: "d", source: { network: "n" }, vlan: "x", virtualport: { type: "802.1Qbh", profileId: "finance" } }).failures).to.have.length(1);
   });
 
   it("lets unknown preview values through", () => {

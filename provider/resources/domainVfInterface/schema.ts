@@ -59,7 +59,8 @@ export function ifaceSchema(): z.ZodType<IfaceInputs> {
       libvirtUri: libvirtUriSchema(),
     })
     .strict()
-    .refine((v: any) => !(v?.vlan !== undefined && v?.virtualport !== undefined), {
+    // Judged only on values that are otherwise valid, so a bad vlan is reported once.
+    .refine((v: any) => !(typeof v?.vlan === "number" && v?.virtualport && typeof v.virtualport === "object"), {
       path: ["vlan"],
       message: "give vlan or virtualport, not both (an 802.1Qbh port profile carries the VLAN)",
       when: () => true,
