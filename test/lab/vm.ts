@@ -175,7 +175,7 @@ async function acquireSlot(name: string, log: (l: string) => void): Promise<stri
       if (waited >= announced) {
         log(`lab[${name}]: ${max} lab VMs already running on this machine (LAB_MAX_VMS=${max}); ` +
           `waiting for a slot, ${waiters.indexOf(ticketName) + 1} in line` +
-          (waited ? ` (${Math.round(waited / 1000)}s)` : ""));
+          (waited >= 1000 ? ` (${Math.round(waited / 1000)}s)` : ""));
         announced += 60000;
       }
       await sleep(2000);
