@@ -285,24 +285,4 @@ describe("SriovPf on the lab host", function () {
     expect(left).to.not.match(/pulumi-sriov-pf-|70-pulumi-sriov-|pulumi-sriov-igb/);
     expect((await vm.run(`systemctl is-enabled pulumi-sriov-pf-${pf[0].pci}.service || true`)).trim()).to.not.equal("enabled");
   });
-  it("persist modprobe: one igb options file naming its ports, the other port warned about, the initramfs regenerated; a different count refused; delete removes it", async () => {
-    const conf = "/etc/modprobe.d/pulumi-sriov-igb.conf";
-    const inInitramfs = async () => (await vm.exec(`lsinitramfs /boot/initrd.img-$(uname -r) | grep -qx etc/modprobe.d/pulumi-sriov-igb.conf`)).code === 0;
-    const mp = new Stack();
-    const res = (name: string, props: Props): ResourceSpec => ({ name, provider: providers.sriovPf, props: { connection: secret(connection), persist: "modprobe", ...props } });
-    const r = await timed("modprobe create (with update-initramfs)", () => mp.up([res("pf0", { interface: pf[0].name, numVfs: 2 })]));
-    const o = r.outputs.pf0;
-    expect(o).to.deep.include({ persistPath: conf, numVfs: 2 });
-    expect(o.warnings).to.deep.equal([`options igb max_vfs=2 also gives ${pf[1].pci} (${pf[1].name}) 2 VFs whenever igb loads`]);
-    const text = await vm.run(`cat ${conf}`);
-    expect(text).to.include(`# ports: ${pf[0].pci}\n`).and.include("options igb max_vfs=2\n");
-    expect(await inInitramfs()).to.equal(true);
-    const e = await failure(mp.up([res("pf0", { interface: pf[0].name, numVfs: 2 }), res("pf1", { interface: pf[1].name, numVfs: 3 })]));
-    expect(e.message).to.include(`already gives every igb port max_vfs=2 for ${pf[0].pci}; a module option cannot differ per port`);
-    expect(await numVfs(1)).to.equal(0);
-    await timed("modprobe destroy (with update-initramfs)", () => mp.destroy());
-    expect((await vm.exec(`test -e ${conf}`)).code).to.not.equal(0);
-    expect(await numVfs(0)).to.equal(0);
-    expect(await inInitramfs()).to.equal(false);
-  });
 });
