@@ -92,6 +92,8 @@ describe("VirtualFunction on the lab host", function () {
   }
 
   before(async function () {
+    // Waiting for a free lab slot on a busy machine can take long.
+    this.timeout(120 * 60_000);
     vm = await timed("boot", () => sharedLab());
     connection = vm.connection;
     const links = JSON.parse(await vm.run("ip -j link show"));
