@@ -4,7 +4,7 @@
 // address, with MAC, VLAN and 802.1Qbh port profile. Found again by MAC;
 // detached on delete.
 import { randomBytes } from "crypto";
-import { HostError } from "../../host";
+import { HostError, PartialApplyError } from "../../host";
 import type { RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { describe, execute } from "../../libvirt/exec";
@@ -52,8 +52,13 @@ async function apply(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mod
     if (plan.detach.length + plan.attach.length === 0) return outputsOf(facts, w, mac);
     // A live detach must finish in the guest before the same MAC is attached again.
     await execute(ctx.host, plan.detach);
-    if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
-    await execute(ctx.host, plan.attach);
+    try {
+      if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
+      await execute(ctx.host, plan.attach);
+    } catch (e) {
+      if (plan.detach.length === 0) throw e;
+      throw new PartialApplyError(ctx.host.name, describe(plan.detach), describe(plan.attach), e as Error);
+    }
     return outputsOf(await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network), w, mac);
   });
 }
