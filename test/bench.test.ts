@@ -5,10 +5,10 @@
 // shared lab as it found it.
 import { expect } from "chai";
 import { sharedLab } from "./lab/shared";
-import type { LabVm } from "./lab/vm";
 import { naiveSteps, SEEDS } from "./bench/baseline";
 import { BenchStack, RunResult } from "./bench/deploy";
 import { fingerprint, fingerprintDiff, LabPf, labPfs, resetByHand } from "./bench/hostops";
+import { attachLab, LabHost } from "./bench/lab";
 import { BenchConnection, hostResources, NUM_VFS, vfAttrs } from "./bench/program";
 
 const NETWORK = "sriov-bench-smoke";
@@ -36,25 +36,33 @@ describe("benchmark (smoke): counts", function () {
 
   describe("on the lab host", function () {
     this.timeout(40 * 60_000);
-    let vm: LabVm;
+    let vm: LabHost;
+    let running = () => true;
     let pf: LabPf;
     let initial = "";
     let stack: BenchStack;
     let resources: ReturnType<typeof hostResources>;
 
     before(async function () {
-      vm = await sharedLab();
+      // BENCH_LAB_PORT: a lab guest already running (npx tsx test/lab/cli.ts up) instead of the shared one.
+      const port = Number(process.env.BENCH_LAB_PORT ?? 0);
+      if (port) vm = attachLab(port);
+      else {
+        const shared = await sharedLab();
+        vm = shared;
+        running = () => shared.running;
+      }
       [pf] = await labPfs(vm);
-      initial = await fingerprint(vm);
+      initial = await fingerprint(vm, { grubCfg: false });
       const connection: BenchConnection = { ...vm.connection };
       resources = hostResources({ prefix: "", connection, pf: 0, pfPciAddress: pf.pciAddress, networkName: NETWORK, kernelArgs: true });
       stack = new BenchStack();
     });
 
     after(async function () {
-      if (!vm?.running) return;
+      if (!vm || !running()) return;
       if (stack?.state.size) await stack.destroy(resources).catch(() => undefined);
-      const left = fingerprintDiff(initial, await fingerprint(vm));
+      const left = fingerprintDiff(initial, await fingerprint(vm, { grubCfg: false }));
       if (left.length) await resetByHand(vm, [NETWORK], { providerLeftovers: true });
     });
 
@@ -86,7 +94,7 @@ describe("benchmark (smoke): counts", function () {
       const r = await stack.destroy(resources);
       expect(r.resources).to.have.length(resources.length);
       expect(handshakesPerHost(r)).to.deep.equal([1]);
-      expect(fingerprintDiff(initial, await fingerprint(vm))).to.deep.equal([]);
+      expect(fingerprintDiff(initial, await fingerprint(vm, { grubCfg: false }))).to.deep.equal([]);
     });
   });
 });

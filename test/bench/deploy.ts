@@ -25,21 +25,60 @@ export interface SshStats {
   hosts: Record<string, TransportStats>;
 }
 
-/** Reads the SSH counters of the process it runs in; touches no host. */
+/**
+ * Reads the SSH counters of the process it runs in; touches no host. With
+ * `trace: "start"` it also starts recording every host command (its first
+ * words and how long it took, from the provider's RemoteHost), and with
+ * `trace: "take"` returns and clears that record.
+ */
 export const statsProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds: any, news: any) {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const stats = require("pulumi-sriov/dist/provider/host").sshStats();
-    return { inputs: { ...news, stats }, failures: [] };
+    const host = require("pulumi-sriov/dist/provider/host");
+    const g = globalThis as any;
+    if (news.trace === "start" && !g.__benchTrace) {
+      g.__benchTrace = [];
+      const proto = host.RemoteHost.prototype;
+      const exec = proto.exec;
+      proto.exec = async function (this: any, command: string, shown: string, stdin?: string) {
+        const t = Date.now();
+        try {
+          return await exec.call(this, command, shown, stdin);
+        } finally {
+          g.__benchTrace?.push({ at: t, ms: Date.now() - t, what: String(shown).slice(0, 160) });
+        }
+      };
+    }
+    let trace: any[] = [];
+    if (news.trace === "take") {
+      trace = g.__benchTrace ?? [];
+      if (g.__benchTrace) g.__benchTrace = [];
+    }
+    return { inputs: { stats: host.sshStats(), trace }, failures: [] };
   },
   async create() {
     return { id: "stats", outs: {} };
   },
 };
 
+export interface TraceEntry {
+  at: number;
+  ms: number;
+  what: string;
+}
+
 export async function readStats(p: ProviderProcess): Promise<SshStats> {
   const r = await p.check(statsProvider, "bench-ssh-stats", {}, { at: Date.now() });
   return r.inputs.stats as SshStats;
+}
+
+export async function startTrace(p: ProviderProcess): Promise<void> {
+  await p.check(statsProvider, "bench-ssh-stats", {}, { trace: "start" });
+}
+
+export async function takeTrace(p: ProviderProcess): Promise<TraceEntry[]> {
+  const r = await p.check(statsProvider, "bench-ssh-stats", {}, { trace: "take" });
+  return r.inputs.trace as TraceEntry[];
 }
 
 export interface BenchResource {
@@ -78,6 +117,8 @@ export interface UpOptions {
    * is then not what the engine would take).
    */
   attribute?: boolean;
+  /** Record every host command with its duration (RunResult.trace). */
+  trace?: boolean;
 }
 
 export interface RunResult {
@@ -88,6 +129,7 @@ export interface RunResult {
   resources: ResourceRun[];
   calls: Record<string, number>;
   stats: SshStats;
+  trace?: TraceEntry[];
 }
 
 export class DeployError extends Error {
@@ -123,7 +165,9 @@ export class BenchStack {
     const byName = new Map(resources.map((r) => [r.name, r]));
     for (const r of resources) for (const d of r.deps) if (!byName.has(d)) throw new Error(`${r.name} depends on unknown ${d}`);
     let wallMs = 0;
+    let trace: TraceEntry[] | undefined;
     const { stats, p } = await this.withProcess(async (p) => {
+      if (opts.trace) await startTrace(p);
       const outputs: Record<string, Props> = {};
       const done = new Map<string, Promise<void>>();
       const t0 = performance.now();
@@ -181,10 +225,11 @@ export class BenchStack {
       }
       const settled = await Promise.allSettled([...done.values()]);
       wallMs = performance.now() - t0;
+      if (opts.trace) trace = await takeTrace(p);
       const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
       if (failed.length) throw new DeployError(failed.map((f) => (f.reason as Error).message).join("\n"), runs);
     });
-    return { wallMs, startMs: p.startMillis, resources: runs, calls: { ...p.calls }, stats };
+    return { wallMs, startMs: p.startMillis, resources: runs, calls: { ...p.calls }, stats, trace };
   }
 
   /** `pulumi destroy`: deletes in reverse dependency order (dependants first), independent ones at once. */

@@ -12,7 +12,7 @@ import * as path from "path";
 import { attachLab, describeLab, LabHost, startLab } from "./lab";
 import { naiveSteps, NaiveResult, runNaive } from "./baseline";
 import { BenchResource, BenchStack, RunResult, StateEntry } from "./deploy";
-import { fingerprint, fingerprintDiff, labPfs, rememberPristine, resetByHand, verifyConfigured } from "./hostops";
+import { fingerprint, fingerprintDiff, labPfs, normalizeGrubCfg, rememberPristine, resetByHand, verifyConfigured } from "./hostops";
 import { NetPath } from "./netpath";
 import { BenchConnection, hostResources, NUM_VFS, vfAttrs } from "./program";
 import { checkTargets, LatencyRow, machine, markdown, Results } from "./report";
@@ -121,6 +121,7 @@ async function main(): Promise<number> {
     const pfs = await labPfs(vm);
     await rememberPristine(vm);
     await resetByHand(vm, ["sriov-bench", "sriov-bench-h0", "sriov-bench-h1"]);
+    await normalizeGrubCfg(vm);
     const pristine = await fingerprint(vm);
     const endpoints = Math.max(1, ...args.fleet);
     net = await NetPath.create({ host: vm.connection.host, port: vm.connection.port }, endpoints);
@@ -151,7 +152,8 @@ async function main(): Promise<number> {
       log(`== RTT ${rtt} ms (measured ${measured.toFixed(1)} ms)`);
       const resources = program(conn(0));
       const stack = new BenchStack({ cwd: ROOT });
-      const configure = await stack.up(resources);
+      const configure = await stack.up(resources, { trace: rtt === args.rtts[0] });
+      if (configure.trace) results.configureTrace = configure.trace;
       log(`pulumi-sriov configure: ${summary(configure)}`);
       const problems = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
       if (problems.length) throw new Error(`the provider's configuration is not on the host:\n  ${problems.join("\n  ")}`);

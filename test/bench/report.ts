@@ -2,7 +2,7 @@
 import { spawnSync } from "child_process";
 import * as os from "os";
 import type { NaiveResult } from "./baseline";
-import type { ResourceRun, RunResult } from "./deploy";
+import type { ResourceRun, RunResult, TraceEntry } from "./deploy";
 
 export interface Machine {
   date: string;
@@ -65,6 +65,8 @@ export interface Results {
   fleetRtt?: number;
   fleetRttMeasured?: number;
   fleet: FleetRow[];
+  /** Host commands of the first configure run, with durations. */
+  configureTrace?: TraceEntry[];
   notes: string[];
 }
 
@@ -178,6 +180,34 @@ export function perResourceTable(runs: ResourceRun[]): string {
   return lines.join("\n");
 }
 
+/** Where the configure time went: each resource's time, and the slowest host commands. */
+export function timeTable(r: Results): string {
+  const row = r.rows[0];
+  if (!row) return "";
+  const lines = [
+    `Per resource, configure at ${row.rttTarget} ms (from its Check to the end of its Create, waits for the host lock included):`,
+    "",
+    "| resource | kind | time |",
+    "|---|---|---:|",
+    ...row.ours.configure.resources.map((x) => `| ${x.name} | ${x.kind} | ${s(x.ms)} s |`),
+  ];
+  const trace = r.configureTrace;
+  if (trace?.length) {
+    const total = trace.reduce((m, x) => m + x.ms, 0);
+    const top = [...trace].sort((a, b) => b.ms - a.ms).slice(0, 8);
+    const short = (w: string) => w.replace(/\s+/g, " ").replace(/\|/g, "\\|").slice(0, 90);
+    lines.push(
+      "",
+      `The ${trace.length} host commands of that run (the host lock's channels not included) took ${s(total)} s in all; the slowest:`,
+      "",
+      "| command (start) | time |",
+      "|---|---:|",
+      ...top.map((x) => `| \`${short(x.what)}\` | ${s(x.ms)} s |`),
+    );
+  }
+  return lines.join("\n");
+}
+
 export function fleetTable(r: Results): string {
   const lines = [
     "| hosts (N) | run | resources | SSH handshakes | round trips | wall time | wall / wall(N=1) |",
@@ -214,6 +244,8 @@ export function markdown(r: Results, method: string): string {
     latencyTable(r),
     "",
   ];
+  const time = timeTable(r);
+  if (time) parts.push("### Where the time goes", "", time, "");
   const cost = latencyCostTable(r);
   if (cost) parts.push("What the added round-trip time cost each approach (wall time minus the same run at 0 ms):", "", cost, "");
   if (r.configurePerResource) parts.push("Round trips per resource, configure from scratch (one resource at a time, 0 ms):", "", perResourceTable(r.configurePerResource), "");
