@@ -187,6 +187,15 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
 
   // ---------------------------------------------------------------------------
   describe("1. concurrency", () => {
+    // Whatever a failed test left (VF units, the modprobe file, VFs): removed by hand.
+    afterEach(async function () {
+      if (this.currentTest?.state !== "failed") return;
+      await vm.exec(
+        `for u in /etc/systemd/system/pulumi-sriov-*.service; do [ -e "$u" ] && systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; systemctl daemon-reload; ` +
+          `if [ -e /etc/modprobe.d/pulumi-sriov-igb.conf ]; then rm -f /etc/modprobe.d/pulumi-sriov-igb.conf; update-initramfs -u >/dev/null 2>&1; fi; for p in ${pf[0].pci} ${pf[1].pci}; do echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; done; true`,
+      );
+    });
+
     it("one provider process applies 14 VFs at once over two connections; files and attributes are all consistent; a second up is a no-op", async () => {
       const base = trackStack("concurrency-pfs", new Stack());
       const pfs = [0, 1].map((i) => res("sriovPf", `pf${i}`, rootConn, { pciAddress: pf[i].pci, numVfs: 7, persist: "none" }));
