@@ -131,6 +131,8 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
   }
 
   before(async function () {
+    // Waiting for a free lab slot on a busy machine is not this suite's time.
+    this.timeout(180 * 60_000);
     vm = await timed("boot", () => sharedLab());
     connection = vm.connection;
     await vm.run("systemctl is-active libvirtd || systemctl start libvirtd");
