@@ -132,6 +132,12 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
     installFaults();
   });
 
+  // A long run: show each failure as it happens, not only in mocha's summary at the end.
+  afterEach(function () {
+    const t = this.currentTest;
+    if (t?.state === "failed") process.stderr.write(`\n[reliability lab] FAILED: ${t.fullTitle()}\n${t.err?.stack ?? t.err?.message}\n`);
+  });
+
   after(async function () {
     disarm();
     // Leave the shared guest as the image had it, for the test files that follow in this process.
