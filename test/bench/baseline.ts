@@ -99,7 +99,7 @@ function keyBlob(hostKey: string): Buffer {
   return Buffer.from(hostKey.trim().split(/\s+/)[1], "base64");
 }
 
-interface Counters {
+export interface Counters {
   handshakes: number;
   dialAttempts: number;
   commands: number;
@@ -147,8 +147,24 @@ async function dial(c: BenchConnection, counters: Counters): Promise<Client> {
   }
 }
 
+/** The same steps, each waiting for the one before (a script, or Commands chained with dependsOn in the guides' order). */
+export function chained(steps: NaiveStep[]): NaiveStep[] {
+  return steps.map((s, i) => ({ ...s, deps: i ? [steps[i - 1].name] : [] }));
+}
+
+/** Steps on the longest dependency chain (what parallel execution cannot overlap). */
+export function criticalPath(steps: NaiveStep[]): number {
+  const depth = new Map<string, number>();
+  for (const s of steps) depth.set(s.name, 1 + Math.max(0, ...s.deps.map((d) => depth.get(d) ?? 0)));
+  return Math.max(0, ...depth.values());
+}
+
+export function newCounters(): Counters {
+  return { handshakes: 0, dialAttempts: 0, commands: 0, bytesSent: 0, bytesReceived: 0 };
+}
+
 /** One Command resource: dial, run, disconnect. */
-async function runOne(c: BenchConnection, step: NaiveStep, counters: Counters): Promise<void> {
+export async function runOne(c: BenchConnection, step: Pick<NaiveStep, "name" | "command" | "stdin">, counters: Counters): Promise<void> {
   const client = await dial(c, counters);
   try {
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -176,7 +192,7 @@ async function runOne(c: BenchConnection, step: NaiveStep, counters: Counters): 
 }
 
 export async function runNaive(c: BenchConnection, steps: NaiveStep[]): Promise<NaiveResult> {
-  const counters: Counters = { handshakes: 0, dialAttempts: 0, commands: 0, bytesSent: 0, bytesReceived: 0 };
+  const counters = newCounters();
   const timings: { name: string; ms: number }[] = [];
   const done = new Map<string, Promise<void>>();
   const t0 = performance.now();

@@ -10,7 +10,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { attachLab, describeLab, LabHost, startLab } from "./lab";
-import { naiveSteps, NaiveResult, runNaive } from "./baseline";
+import { chained, criticalPath, naiveSteps, NaiveResult, runNaive } from "./baseline";
+import { measureOpCost } from "./opcost";
 import { BenchResource, BenchStack, RunResult, StateEntry } from "./deploy";
 import { fingerprint, fingerprintDiff, labPfs, normalizeGrubCfg, rememberPristine, resetByHand, verifyConfigured } from "./hostops";
 import { NetPath } from "./netpath";
@@ -164,6 +165,12 @@ async function main(): Promise<number> {
       if (rtt === args.rtts[0] && args.perResource) {
         const attributed = await stack.up(resources, { attribute: true });
         results.noopPerResource = attributed.resources;
+        const silent = [...new Set(attributed.resources.filter((r) => r.commands === 0).map((r) => r.kind))];
+        if (silent.length)
+          results.notes.push(
+            `${silent.join(", ")}: Check does not contact the host (no plan hook), so its no-op costs no round trip, and neither a ` +
+              "preview nor a no-op re-run looks for drift on it (only `pulumi refresh` does).",
+          );
         log(`no-op, one resource at a time: ${attributed.resources.map((r) => `${r.name} ${r.commands}`).join(", ")}`);
       }
       const destroy = await stack.destroy(resources);
@@ -171,15 +178,24 @@ async function main(): Promise<number> {
       await backToPristine(`pulumi-sriov destroy at ${rtt} ms`, ["sriov-bench"]);
       const row: LatencyRow = { rttTarget: rtt, rttMeasured: measured, ours: { configure, noop, destroy } };
 
+      const opCost = await measureOpCost(conn(0));
+      row.opCost = opCost;
+      log(`one operation: fresh connection + command ${opCost.freshMs.toFixed(0)} ms, command on the open connection ${opCost.pooledMs.toFixed(0)} ms`);
+
       if (args.baseline) {
         const steps = naiveSteps({ pfIfname: pfs[0].ifname, numVfs: NUM_VFS, vfs: vfList, networkName: "sriov-bench" });
-        const naive = await runNaive(conn(0), steps);
-        log(`naive configure: ${naiveSummary(naive)} → ratio ${(naive.wallMs / configure.wallMs).toFixed(2)}×`);
-        const np = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
-        if (np.length) throw new Error(`the naive configuration is not on the host:\n  ${np.join("\n  ")}`);
-        row.naive = naive;
-        await resetByHand(vm, ["sriov-bench"]);
-        await backToPristine(`the naive run at ${rtt} ms`, ["sriov-bench"]);
+        results.naiveSteps = steps.length;
+        results.naiveCritical = criticalPath(steps);
+        for (const variant of ["parallel", "chained"] as const) {
+          const naive = await runNaive(conn(0), variant === "parallel" ? steps : chained(steps));
+          log(`naive configure (${variant}): ${naiveSummary(naive)} → ratio ${(naive.wallMs / configure.wallMs).toFixed(2)}×`);
+          const np = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
+          if (np.length) throw new Error(`the naive configuration is not on the host:\n  ${np.join("\n  ")}`);
+          if (variant === "parallel") row.naive = naive;
+          else row.naiveChained = naive;
+          await resetByHand(vm, ["sriov-bench"]);
+          await backToPristine(`the naive run (${variant}) at ${rtt} ms`, ["sriov-bench"]);
+        }
       }
       results.rows.push(row);
     }
@@ -257,7 +273,8 @@ async function main(): Promise<number> {
       results.notes.push(
         "Naive baseline: @pulumi/command's provider plugin is a separate binary that cannot be installed here, so each of its " +
           "`remote.Command` resources is reproduced as what it does: a fresh ssh2 connection (pinned host key, key auth, dial retries), " +
-          "one command, disconnect; steps chained like the provider's resources and run in parallel where independent. It configures " +
+          "one command, disconnect. It runs two ways: steps chained like the provider's resources and independent ones at once (as the engine " +
+          "runs independent resources; its default parallelism is unbounded), and each step after the one before. It configures " +
           "less than the provider (no VF attribute persistence, no verification, no backups, no drift detection), and its re-run " +
           "runs nothing at all (a Command re-runs only when its inputs change), so it has no no-op row.",
       );
