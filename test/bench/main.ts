@@ -7,11 +7,15 @@
 //   npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50]
 //                    [--no-baseline] [--no-fleet] [--no-per-resource] [--out FILE | --no-write]
 //                    [--lab-port PORT]   use a lab guest already running (npx tsx test/lab/cli.ts up)
+//                    [--from-json FILE]  only write the report again from a run's saved results (RESULTS.json)
+//
+// The raw results go to RESULTS.json beside the report.
 import * as fs from "fs";
 import * as path from "path";
 import { attachLab, describeLab, LabHost, startLab } from "./lab";
 import { chained, criticalPath, naiveSteps, NaiveResult, runNaive } from "./baseline";
 import { measureOpCost } from "./opcost";
+import { TestSshd } from "../support/sshd";
 import { BenchResource, BenchStack, RunResult, StateEntry } from "./deploy";
 import { fingerprint, fingerprintDiff, labPfs, normalizeGrubCfg, rememberPristine, resetByHand, verifyConfigured } from "./hostops";
 import { NetPath } from "./netpath";
@@ -28,13 +32,14 @@ interface Args {
   baseline: boolean;
   perResource: boolean;
   labPort?: number;
+  fromJson?: string;
   out?: string;
 }
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
   process.stderr.write(
-    "usage: npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50] [--no-baseline] [--no-fleet] [--no-per-resource] [--lab-port PORT] [--out FILE | --no-write]\n",
+    "usage: npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50] [--no-baseline] [--no-fleet] [--no-per-resource] [--lab-port PORT] [--from-json FILE] [--out FILE | --no-write]\n",
   );
   process.exit(2);
 }
@@ -55,6 +60,7 @@ function parseArgs(argv: string[]): Args {
     else if (v === "--no-baseline") a.baseline = false;
     else if (v === "--no-per-resource") a.perResource = false;
     else if (v === "--lab-port") a.labPort = numbers(argv[++i], "--lab-port")[0];
+    else if (v === "--from-json") a.fromJson = argv[++i] ?? usage("--from-json takes a file");
     else if (v === "--out") a.out = argv[++i] ?? usage("--out takes a file");
     else if (v === "--no-write") a.out = undefined;
     else usage(`unknown argument ${JSON.stringify(v)}`);
@@ -97,6 +103,13 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${runtime} is missing; run \`npm run bench\` (it builds and links the package first)\n`);
     return 2;
   }
+  if (args.fromJson) {
+    const saved = JSON.parse(fs.readFileSync(args.fromJson, "utf8")) as Results;
+    const md = markdown(saved, METHOD);
+    process.stdout.write(md + "\n");
+    if (args.out) fs.writeFileSync(args.out, md);
+    return 0;
+  }
   const results: Results = {
     machine: machine(),
     lab: "",
@@ -116,6 +129,7 @@ async function main(): Promise<number> {
     vm = await startLab();
   }
   let net: NetPath | undefined;
+  let sshd: TestSshd | undefined;
   try {
     results.labBootSeconds = vm.bootSeconds;
     results.lab = await describeLab(vm);
@@ -125,7 +139,16 @@ async function main(): Promise<number> {
     await normalizeGrubCfg(vm);
     const pristine = await fingerprint(vm);
     const endpoints = Math.max(1, ...args.fleet);
-    net = await NetPath.create({ host: vm.connection.host, port: vm.connection.port }, endpoints);
+    // OpenSSH on this machine, behind the same path: the protocol's own round trips, without the emulated guest's CPU.
+    sshd = await TestSshd.start({ passwordAuth: false });
+    net = await NetPath.create({ host: vm.connection.host, port: vm.connection.port }, endpoints, { host: sshd.host, port: sshd.port });
+    const localConn: BenchConnection = {
+      host: net.alsoEndpoint!.host,
+      port: net.alsoEndpoint!.port,
+      user: "root",
+      privateKey: sshd.users.root.privateKey,
+      hostKey: sshd.hostKey,
+    };
     results.path = net.describe();
     log(`network path: ${net.describe()}; endpoints ${net.endpoints.map((e) => `${e.host}:${e.port}`).join(", ")}`);
     const conn = (i: number): BenchConnection => ({ ...vm.connection, host: net!.endpoints[i].host, port: net!.endpoints[i].port });
@@ -180,7 +203,9 @@ async function main(): Promise<number> {
 
       const opCost = await measureOpCost(conn(0));
       row.opCost = opCost;
-      log(`one operation: fresh connection + command ${opCost.freshMs.toFixed(0)} ms, command on the open connection ${opCost.pooledMs.toFixed(0)} ms`);
+      log(`one operation on the lab: fresh connection + command ${opCost.freshMs.toFixed(0)} ms, command on the open connection ${opCost.pooledMs.toFixed(0)} ms`);
+      row.opCostLocal = await measureOpCost(localConn, { fresh: 21, pooled: 41 });
+      log(`one operation on OpenSSH here: fresh ${row.opCostLocal.freshMs.toFixed(1)} ms, open connection ${row.opCostLocal.pooledMs.toFixed(1)} ms`);
 
       if (args.baseline) {
         const steps = naiveSteps({ pfIfname: pfs[0].ifname, numVfs: NUM_VFS, vfs: vfList, networkName: "sriov-bench" });
@@ -283,6 +308,7 @@ async function main(): Promise<number> {
     );
   } finally {
     await net?.close();
+    await sshd?.stop();
     await vm.stop();
   }
 
@@ -290,7 +316,9 @@ async function main(): Promise<number> {
   process.stdout.write("\n" + md + "\n");
   if (args.out) {
     fs.writeFileSync(args.out, md);
-    log(`wrote ${path.relative(process.cwd(), args.out)}`);
+    const json = args.out.replace(/\.md$/, "") + ".json";
+    fs.writeFileSync(json, JSON.stringify(results, (k, v) => (k === "trace" && Array.isArray(v) ? undefined : v), 1) + "\n");
+    log(`wrote ${path.relative(process.cwd(), args.out)} and ${path.relative(process.cwd(), json)}`);
   }
   const missed = checkTargets(results).filter((t) => !t.met);
   if (missed.length) log(`targets missed: ${missed.map((t) => t.target).join("; ")}`);

@@ -79,6 +79,7 @@ export class NetPath {
   /** Addresses in the namespace the client connects to, one per endpoint, all leading to the target. */
   readonly endpoints: Endpoint[] = [];
   private echoEndpoint!: Endpoint;
+  alsoEndpoint?: Endpoint;
   private forwarder?: ChildProcess;
   private servers: net.Server[] = [];
   private sockets = new Set<net.Socket>();
@@ -97,7 +98,12 @@ export class NetPath {
   }
 
   /** Creates the namespace path with `count` endpoints leading to `target` (e.g. the lab's 127.0.0.1:<port>). */
-  static async create(target: Endpoint, count = 1): Promise<NetPath> {
+  /**
+   * `also`: one more endpoint, leading to a second target (e.g. an OpenSSH
+   * server on this machine, to measure the protocol's round trips without
+   * the emulated guest's CPU in the way): `alsoEndpoint`.
+   */
+  static async create(target: Endpoint, count = 1, also?: Endpoint): Promise<NetPath> {
     if (process.getuid?.() !== 0) throw new Error("netpath: needs root (ip netns, tc)");
     if (count < 1 || count > 32) throw new Error("netpath: 1–32 endpoints");
     sweepStale();
@@ -110,7 +116,7 @@ export class NetPath {
       });
     }
     try {
-      await p.setup(target, count);
+      await p.setup(target, count, also);
     } catch (e) {
       p.closeSync();
       throw e;
@@ -122,19 +128,19 @@ export class NetPath {
     return `10.213.${this.subnet}.${10 + i}`;
   }
 
-  private async setup(target: Endpoint, count: number): Promise<void> {
+  private async setup(target: Endpoint, count: number, also?: Endpoint): Promise<void> {
     ip(["netns", "add", this.ns]);
     ip(["link", "add", this.rootDev, "type", "veth", "peer", "name", this.nsDev]);
     ip(["link", "set", this.nsDev, "netns", this.ns]);
     ip(["addr", "add", `${this.rootAddr}/24`, "dev", this.rootDev]);
     ip(["link", "set", this.rootDev, "up"]);
     ip(["link", "set", "lo", "up"], { ns: this.ns });
-    for (let i = 0; i <= count; i++) ip(["addr", "add", `${this.nsAddr(i)}/24`, "dev", this.nsDev], { ns: this.ns });
+    for (let i = 0; i <= count + 1; i++) ip(["addr", "add", `${this.nsAddr(i)}/24`, "dev", this.nsDev], { ns: this.ns });
     ip(["link", "set", this.nsDev, "up"], { ns: this.ns });
 
-    // This process's side: the root-namespace address → the target, and a one-byte echo for measuring.
-    const fwdPort = await this.listen((c) => {
-      const up = net.connect(target);
+    // This process's side: the root-namespace address → the target(s), and a one-byte echo for measuring.
+    const forwardTo = (to: Endpoint) => (c: net.Socket) => {
+      const up = net.connect(to);
       for (const s of [c, up]) {
         s.setNoDelay(true);
         this.track(s);
@@ -149,7 +155,8 @@ export class NetPath {
       }
       c.pipe(up);
       up.pipe(c);
-    });
+    };
+    const fwdPort = await this.listen(forwardTo(target));
     const echoPort = await this.listen((c) => {
       c.setNoDelay(true);
       this.track(c);
@@ -157,10 +164,11 @@ export class NetPath {
       c.pipe(c);
     });
 
-    // The namespace side: endpoint i listens on its own address; the last address carries the echo.
+    // The namespace side: endpoint i listens on its own address; then the echo, then `also`.
     const specs = [];
     for (let i = 0; i < count; i++) specs.push(`${this.nsAddr(i)}:0=${this.rootAddr}:${fwdPort}`);
     specs.push(`${this.nsAddr(count)}:0=${this.rootAddr}:${echoPort}`);
+    if (also) specs.push(`${this.nsAddr(count + 1)}:0=${this.rootAddr}:${await this.listen(forwardTo(also))}`);
     const script = path.join(__dirname, "forward.js");
     const child = spawn("ip", ["netns", "exec", this.ns, process.execPath, script, ...specs], { stdio: ["pipe", "pipe", "pipe"] });
     this.forwarder = child;
@@ -187,6 +195,7 @@ export class NetPath {
     }
     for (let i = 0; i < count; i++) this.endpoints.push({ host: this.nsAddr(i), port: ports[i] });
     this.echoEndpoint = { host: this.nsAddr(count), port: ports[count] };
+    if (also) this.alsoEndpoint = { host: this.nsAddr(count + 1), port: ports[count + 1] };
   }
 
   private nextLine(): Promise<string> {
