@@ -3,8 +3,8 @@
 //
 // 1. Concurrency: 14 VirtualFunction resources applied at once by one
 //    provider process over two connections (root key, and a password user
-//    through sudo); two provider processes at once changing the one
-//    modprobe file two SriovPf resources share. Files stay consistent.
+//    through sudo); two provider processes at once, each a PF with VFs,
+//    writing units and reloading systemd. Files stay consistent.
 // 2. Faults: for each of the five resources, the SSH connection is dropped
 //    at every host-operation boundary of create, update and delete in turn.
 //    Each time, no managed file is partial (old or new content only), no
@@ -244,26 +244,35 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
       expect([await numVfs(0), await numVfs(1)]).to.deep.equal([0, 0]);
     });
 
-    it("two provider processes at once write the modprobe file two SriovPf share: both ports listed, then both removed", async () => {
-      const conf = "/etc/modprobe.d/pulumi-sriov-igb.conf";
-      const a = trackStack("concurrency-modprobe-a", new Stack());
-      const b = trackStack("concurrency-modprobe-b", new Stack());
-      const spec = (i: number) => [res("sriovPf", `mp${i}`, i ? pwConn : rootConn, { interface: pf[i].name, numVfs: 2, persist: "modprobe" })];
-      const [ra, rb] = await timed("concurrency: two processes, modprobe", () => Promise.all([a.up(spec(0)), b.up(spec(1))]));
-      keepLogs("modprobe a", ra);
-      keepLogs("modprobe b", rb);
-      const text = await vm.run(`cat ${conf}`);
-      const ports = /# ports: (.*)\n/.exec(text)?.[1].split(" ").sort();
-      expect(ports, text).to.deep.equal([pf[0].pci, pf[1].pci]);
-      expect(text).to.include("options igb max_vfs=2\n");
-      expect([await numVfs(0), await numVfs(1)]).to.deep.equal([2, 2]);
-      expect((await snapshot(vm)).temps).to.deep.equal([]);
-      // One after the other: each runs update-initramfs, which under TCG can outlast the host lock's 600 s wait.
-      await timed("concurrency: modprobe destroy", async () => {
-        await a.destroy();
-        await b.destroy();
-      });
-      expect((await vm.exec(`test -e ${conf}`)).code).to.not.equal(0);
+    it("two provider processes at once, each a PF with VFs, share the host's unit directory and systemd: every unit complete and enabled, then all removed", async () => {
+      // Both processes write units and reload systemd at once; the host lock keeps them apart.
+      // (The shared modprobe file is the same test with update-initramfs: `npm run test:slow`.)
+      const stacks = [0, 1].map((i) => trackStack(`concurrency-procs-${i}`, new Stack()));
+      const want = (p: number, i: number) => ({ mac: `02:00:00:02:0${p}:1${i}`, vlan: 200 + 10 * p + i });
+      const spec = (p: number): ResourceSpec[] => [
+        res("sriovPf", `pp${p}`, p ? pwConn : rootConn, { pciAddress: pf[p].pci, numVfs: 3, persist: "systemd" }),
+        ...[0, 1, 2].map((i) => res("virtualFunction", `pv-${p}-${i}`, p ? pwConn : rootConn, { pf: pf[p].name, index: i, ...want(p, i) })),
+      ];
+      const results = await timed("concurrency: two processes", () => Promise.all([0, 1].map((p) => stacks[p].up(spec(p)))));
+      results.forEach((r, p) => keepLogs(`two processes ${p}`, r));
+      expect([await numVfs(0), await numVfs(1)]).to.deep.equal([3, 3]);
+      for (const p of [0, 1]) {
+        const pfUnit = `pulumi-sriov-pf-${pf[p].pci}.service`;
+        expect((await vm.run(`cat /etc/systemd/system/${pfUnit}; systemctl is-enabled ${pfUnit}`)).trim()).to.match(/\nenabled$/);
+        for (const i of [0, 1, 2]) {
+          const unit = `pulumi-sriov-vf-${pf[p].pci}-${i}.service`;
+          const text = await vm.run(`cat /etc/systemd/system/${unit}; systemctl is-enabled ${unit}`);
+          expect(text).to.include(`vf ${i} mac ${want(p, i).mac}`).and.include("\nenabled");
+          expect(await hostVf(vm, pf[p].name, i), `VF ${i} of ${pf[p].name}`).to.deep.include({ mac: want(p, i).mac, vlan: want(p, i).vlan });
+        }
+      }
+      const s = await snapshot(vm);
+      expect(s.temps).to.deep.equal([]);
+      expect(Object.keys(s.files).filter((f) => f.includes("/pulumi-sriov-"))).to.have.length(8);
+      const units = Object.keys(s.files).filter((f) => f.includes("/pulumi-sriov-")).map((f) => f.split("/").pop());
+      expect((await vm.run(`systemctl show -p NeedDaemonReload --value ${units.join(" ")} | sort -u`)).trim(), "systemd has loaded every unit as written").to.equal("no");
+      await timed("concurrency: two processes destroy", () => Promise.all(stacks.map((st) => st.destroy())));
+      expect((await vm.run("ls /etc/systemd/system | grep -c pulumi-sriov- || true")).trim()).to.equal("0");
       expect([await numVfs(0), await numVfs(1)]).to.deep.equal([0, 0]);
     });
   });

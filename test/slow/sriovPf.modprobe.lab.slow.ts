@@ -1,6 +1,7 @@
-// SriovPf's modprobe persistence on the lab host. Kept out of `npm test`
-// because each of its two update-initramfs runs takes several minutes under
-// TCG; run it with `npm run test:slow`.
+// SriovPf's modprobe persistence on the lab host, and two provider processes
+// at once sharing its one options file. Kept out of `npm test` because each
+// update-initramfs run (six in all) takes minutes under TCG; run it with
+// `npm run test:slow`.
 import "../fixtures/sriovPf/protobuf-dedupe";
 import { expect } from "chai";
 import { sharedLab } from "../lab/shared";
@@ -13,7 +14,7 @@ import { closeAllConnections } from "../../provider/host";
 const providers = require("pulumi-sriov/dist/provider");
 
 describe("SriovPf modprobe persistence on the lab host", function () {
-  this.timeout(40 * 60_000);
+  this.timeout(90 * 60_000);
   let vm: LabVm;
   let connection: any;
   const pf = [{ name: "", pci: "" }, { name: "", pci: "" }];
@@ -71,5 +72,28 @@ describe("SriovPf modprobe persistence on the lab host", function () {
     expect((await vm.exec(`test -e ${conf}`)).code).to.not.equal(0);
     expect(await numVfs(0)).to.equal(0);
     expect(await inInitramfs()).to.equal(false);
+  });
+
+  it("two provider processes at once write the modprobe file two SriovPf share: both ports listed, then both removed", async () => {
+    const conf = "/etc/modprobe.d/pulumi-sriov-igb.conf";
+    const a = new Stack();
+    const b = new Stack();
+    const spec = (i: number): ResourceSpec[] => [
+      { name: `mp${i}`, provider: providers.sriovPf, props: { connection: secret(connection), interface: pf[i].name, numVfs: 2, persist: "modprobe" } },
+    ];
+    await timed("two processes at once (two update-initramfs in turn)", () => Promise.all([a.up(spec(0)), b.up(spec(1))]));
+    const text = await vm.run(`cat ${conf}`);
+    const ports = /# ports: (.*)\n/.exec(text)?.[1].split(" ").sort();
+    expect(ports, text).to.deep.equal([pf[0].pci, pf[1].pci]);
+    expect(text).to.include("options igb max_vfs=2\n");
+    expect([await numVfs(0), await numVfs(1)]).to.deep.equal([2, 2]);
+    expect((await vm.run("find /etc/modprobe.d -maxdepth 1 -name '.*.tmp.*'")).trim(), "temp files left").to.equal("");
+    // One after the other: each runs update-initramfs, which under TCG can outlast the host lock's wait.
+    await timed("two processes destroy", async () => {
+      await a.destroy();
+      await b.destroy();
+    });
+    expect((await vm.exec(`test -e ${conf}`)).code).to.not.equal(0);
+    expect([await numVfs(0), await numVfs(1)]).to.deep.equal([0, 0]);
   });
 });
