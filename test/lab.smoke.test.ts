@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import * as crypto from "node:crypto";
+import { IMAGE_RECIPE } from "./lab/image";
 import { sharedLab } from "./lab/shared";
 import { LabVm, PF_MACS } from "./lab/vm";
 
@@ -65,8 +66,7 @@ describe("lab host (QEMU guest with emulated SR-IOV igb NICs)", function () {
     expect(cmdline, "BOOT_IMAGE= is set by GRUB").to.match(/^BOOT_IMAGE=/);
     const groups = Number((await vm.run("ls /sys/kernel/iommu_groups | wc -l")).trim());
     expect(groups, "IOMMU groups").to.be.greaterThan(0);
-    expect(await vm.run("grep -c '^GRUB_CMDLINE_LINUX=\"console=ttyS0 intel_iommu=on\"' /etc/default/grub"))
-      .to.equal("1\n");
+    expect(await vm.run(`grep -c '^GRUB_CMDLINE_LINUX="${IMAGE_RECIPE.cmdline}"' /etc/default/grub`)).to.equal("1\n");
   });
 
   it("has two igb PFs with sriov_totalvfs 7 and the lab's MACs", async function () {

@@ -38,7 +38,9 @@ export const IMAGE_RECIPE: Readonly<ImageRecipe> = Object.freeze({
     "libvirt-daemon-system", "libvirt-clients", "qemu-system-x86",
   ],
   diskGb: 8,
-  cmdline: "console=ttyS0 intel_iommu=on",
+  // no_timer_check: under a loaded TCG host the kernel's IO-APIC timer check
+  // can panic the boot; panic=10 reboots after any panic instead of hanging.
+  cmdline: "console=ttyS0 intel_iommu=on no_timer_check panic=10",
   hostname: "sriov-lab",
 });
 
