@@ -308,32 +308,32 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
   });
 
   it("a pool of explicit VFs hands out what it has, then says none are free", async () => {
-  const free = (await hostVfs()).find((v) => v.driver === "igbvf")!;
-  const small = new Stack();
-  const guests = new Stack();
-  const smallNet: ResourceSpec = { name: "small", provider: providers.vfPoolNetwork, props: { connection: secret(connection), name: `${NET}-one`, vfs: [free.pciAddress], autostart: false } };
-  const r = await small.up([smallNet]);
-  expect(r.outputs.small).to.deep.include({ active: true, autostart: false, vfAddresses: [free.pciAddress] });
-  await guests.up([ifResource("one", { source: { network: `${NET}-one` }, mac: "52:54:00:5b:00:05", config: false })]);
-  const err = await guests
-    .up([
-      ifResource("one", { source: { network: `${NET}-one` }, mac: "52:54:00:5b:00:05", config: false }),
-      ifResource("two", { source: { network: `${NET}-one` }, mac: "52:54:00:5b:00:06", config: false }),
-    ])
-    .then(
-      () => undefined,
-      (e) => e,
-    );
-  expect(err).to.be.instanceOf(DeploymentError);
-  expect(err.message).to.include(`attach network ${NET}-one to domain ${DOMAIN}:`).and.include("every VF of the pool network is in use");
-  process.stderr.write(`empty pool error: ${err.message}\n`);
-  await guests.destroy();
-  await small.destroy();
-  expect((await vm.exec(`virsh -c qemu:///system net-info ${NET}-one`)).code).to.not.equal(0);
-  expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)?.driver).to.equal("igbvf");
-});
+    const free = (await hostVfs()).find((v) => v.driver === "igbvf")!;
+    const small = new Stack();
+    const guests = new Stack();
+    const smallNet: ResourceSpec = { name: "small", provider: providers.vfPoolNetwork, props: { connection: secret(connection), name: `${NET}-one`, vfs: [free.pciAddress], autostart: false } };
+    const r = await small.up([smallNet]);
+    expect(r.outputs.small).to.deep.include({ active: true, autostart: false, vfAddresses: [free.pciAddress] });
+    await guests.up([ifResource("one", { source: { network: `${NET}-one` }, mac: "52:54:00:5b:00:05", config: false })]);
+    const err = await guests
+      .up([
+        ifResource("one", { source: { network: `${NET}-one` }, mac: "52:54:00:5b:00:05", config: false }),
+        ifResource("two", { source: { network: `${NET}-one` }, mac: "52:54:00:5b:00:06", config: false }),
+      ])
+      .then(
+        () => undefined,
+        (e) => e,
+      );
+    expect(err).to.be.instanceOf(DeploymentError);
+    expect(err.message).to.include(`attach network ${NET}-one to domain ${DOMAIN}:`).and.include("every VF of the pool network is in use");
+    process.stderr.write(`empty pool error: ${err.message}\n`);
+    await guests.destroy();
+    await small.destroy();
+    expect((await vm.exec(`virsh -c qemu:///system net-info ${NET}-one`)).code).to.not.equal(0);
+    expect((await hostVfs()).find((v) => v.pciAddress === free.pciAddress)?.driver).to.equal("igbvf");
+  });
 
-it("deleting the network while the guest holds a VF is refused, naming the guest", async () => {
+  it("deleting the network while the guest holds a VF is refused, naming the guest", async () => {
     const err = await netStack.up([]).then(
       () => undefined,
       (e) => e,
