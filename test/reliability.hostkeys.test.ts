@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { addSecret, figures, recordError, trackStack } from "./reliability/figures";
-import { DeploymentError, secret, Stack } from "./support/engine";
+import { deploymentFailure, secret, Stack } from "./support/engine";
 import { TestSshd } from "./support/sshd";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -28,15 +28,6 @@ const PROPS: Record<Kind, Record<string, unknown>> = {
 };
 const PLANS_IN_CHECK: Kind[] = ["iommuKernelArgs", "sriovPf", "vfPoolNetwork", "domainVfInterface"];
 
-async function failureOf(p: Promise<unknown>): Promise<DeploymentError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DeploymentError) return e;
-    throw e;
-  }
-  throw new Error("expected the deployment to fail");
-}
 
 describe("reliability: host keys are verified by every resource", function () {
   this.timeout(10 * 60_000);
@@ -91,7 +82,7 @@ describe("reliability: host keys are verified by every resource", function () {
           const shown = (pv.outputs[kind].hostChanges as string[]).join("\n");
           expectRefusal(shown, sshd.hostKeyFingerprint, /unknown host key/);
         }
-        const e = await failureOf(up(kind, conn()));
+        const e = await deploymentFailure(up(kind, conn()));
         recordError(`host key unknown ${kind}`, e);
         expectRefusal(e.message, sshd.hostKeyFingerprint, /unknown host key/);
         expect(e.message).to.include(`connection.hostKey = "${sshd.hostKey}"`);
@@ -102,7 +93,7 @@ describe("reliability: host keys are verified by every resource", function () {
 
     it("pinned with connection.hostKey: accepted (the up fails later, on the host: there is no such PF)", async () => {
       const before = await sshd.connectionCount();
-      const e = await failureOf(up("sriovPf", conn({ hostKey: sshd.hostKey })));
+      const e = await deploymentFailure(up("sriovPf", conn({ hostKey: sshd.hostKey })));
       recordError("host key pinned", e);
       expect(e.message).to.not.match(/host key/i);
       expect(e.message).to.match(/enp250s0/);
@@ -111,11 +102,11 @@ describe("reliability: host keys are verified by every resource", function () {
 
     it("in known_hosts (plain, then hashed): accepted", async () => {
       fs.writeFileSync(knownHosts, sshd.knownHostsLine() + "\n");
-      let e = await failureOf(up("virtualFunction", conn()));
+      let e = await deploymentFailure(up("virtualFunction", conn()));
       expect(e.message).to.not.match(/host key/i);
       execFileSync("ssh-keygen", ["-q", "-H", "-f", knownHosts], { stdio: "ignore" });
       expect(fs.readFileSync(knownHosts, "utf8")).to.match(/^\|1\|/);
-      e = await failureOf(up("virtualFunction", conn()));
+      e = await deploymentFailure(up("virtualFunction", conn()));
       recordError("host key hashed known_hosts", e);
       expect(e.message).to.not.match(/host key/i);
       expect(e.message).to.match(/enp250s0/);
@@ -123,7 +114,7 @@ describe("reliability: host keys are verified by every resource", function () {
 
     it("a pin of another key is refused even when known_hosts has the right one", async () => {
       const other = execFileSync("ssh-keygen", ["-y", "-f", sshd.users.admin.privateKeyPath], { encoding: "utf8" }).trim();
-      const e = await failureOf(up("vfPoolNetwork", conn({ hostKey: other })));
+      const e = await deploymentFailure(up("vfPoolNetwork", conn({ hostKey: other })));
       expectRefusal(e.message, sshd.hostKeyFingerprint, /host key mismatch/);
     });
   });
@@ -140,11 +131,11 @@ describe("reliability: host keys are verified by every resource", function () {
     for (const kind of KINDS) {
       it(`${kind}: refused against the pinned key and against known_hosts, showing the new fingerprint`, async () => {
         const accepted = await sshd.connectionCount();
-        const pinned = await failureOf(up(kind, conn({ hostKey: oldKey })));
+        const pinned = await deploymentFailure(up(kind, conn({ hostKey: oldKey })));
         recordError(`host key changed pinned ${kind}`, pinned);
         expectRefusal(pinned.message, sshd.hostKeyFingerprint, /host key mismatch/);
         expect(pinned.message).to.include(oldFp);
-        const known = await failureOf(up(kind, conn()));
+        const known = await deploymentFailure(up(kind, conn()));
         recordError(`host key changed known_hosts ${kind}`, known);
         expectRefusal(known.message, sshd.hostKeyFingerprint, /host key CHANGED/);
         expect(known.message).to.include(knownHosts);
@@ -157,9 +148,9 @@ describe("reliability: host keys are verified by every resource", function () {
     }
 
     it("insecureSkipHostKeyCheck: true is the only way past it without a new pin", async () => {
-      const e = await failureOf(up("sriovPf", conn({ hostKey: undefined, insecureSkipHostKeyCheck: true })));
+      const e = await deploymentFailure(up("sriovPf", conn({ hostKey: undefined, insecureSkipHostKeyCheck: true })));
       expect(e.message).to.not.match(/host key/i);
-      const pinned = await failureOf(up("sriovPf", conn({ hostKey: sshd.hostKey })));
+      const pinned = await deploymentFailure(up("sriovPf", conn({ hostKey: sshd.hostKey })));
       expect(pinned.message).to.not.match(/host key/i);
       expect(pinned.message).to.match(/enp250s0/);
     });

@@ -11,7 +11,7 @@
 import { expect } from "chai";
 import { closeAllConnections } from "../provider/host";
 import { addSecret, record, recordError, recordLogs, serializeState, stateText, trackStack } from "./reliability/figures";
-import { DeploymentError, isSecret, PROVIDER_KEY, ProviderProcess, secret, serializeProvider, Stack, StateEntry, unwrapSecrets } from "./support/engine";
+import { DeploymentError, deploymentFailure, isSecret, PROVIDER_KEY, ProviderProcess, secret, serializeProvider, Stack, StateEntry, unwrapSecrets } from "./support/engine";
 import { TestSshd } from "./support/sshd";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -27,15 +27,6 @@ const PROPS: Record<(typeof KINDS)[number], Record<string, unknown>> = {
   domainVfInterface: { domain: "secretvm", source: { network: "secretpool" }, mac: "52:54:00:00:01:01" },
 };
 
-async function failureOf(p: Promise<unknown>): Promise<DeploymentError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DeploymentError) return e;
-    throw e;
-  }
-  throw new Error("expected the deployment to fail");
-}
 
 describe("reliability: secrets never appear in state, outputs, errors or logs", function () {
   this.timeout(10 * 60_000);
@@ -119,7 +110,7 @@ describe("reliability: secrets never appear in state, outputs, errors or logs", 
       }
 
       // Up: this machine has no SR-IOV NIC and no libvirt, so create fails reading the host.
-      const e = await failureOf(stack.up(res));
+      const e = await deploymentFailure(stack.up(res));
       keepError(`${k} up`, e);
       expect(e.message).to.match(/127\.0\.0\.1|sriovtest-admin|enp250s0|secret|virsh|bootloader|grub|cpu/i);
 
@@ -177,7 +168,7 @@ describe("reliability: secrets never appear in state, outputs, errors or logs", 
   it("a wrong password: the error names the user and methods, never the password", async () => {
     const stack = trackStack("secrets-wrong-password", new Stack({ env: { SSH_AUTH_SOCK: "" } }));
     const conn = { ...passwordConn(), password: "Wr0ng-pa55word-for-the-test", dialErrorLimit: 1 };
-    const e = await failureOf(stack.up([{ name: "pf", provider: providers.sriovPf, props: { connection: secret(conn), ...PROPS.sriovPf } }]));
+    const e = await deploymentFailure(stack.up([{ name: "pf", provider: providers.sriovPf, props: { connection: secret(conn), ...PROPS.sriovPf } }]));
     keepError("wrong password", e);
     expect(e.message).to.match(/authentication failed for user sriovtest-admin \(tried: password\)/);
   });
@@ -185,12 +176,12 @@ describe("reliability: secrets never appear in state, outputs, errors or logs", 
   it("a key with a wrong passphrase, and the right one: neither passphrase nor key text is shown", async () => {
     const stack = trackStack("secrets-passphrase", new Stack({ env: { SSH_AUTH_SOCK: "" } }));
     const base = { host: sshd.host, port: sshd.port, user: "sriovtest-admin", privateKey: sshd.users.admin.encryptedPrivateKey, hostKey: sshd.hostKey };
-    const wrong = await failureOf(
+    const wrong = await deploymentFailure(
       stack.up([{ name: "vf", provider: providers.virtualFunction, props: { connection: secret({ ...base, privateKeyPassword: "Wr0ng-passphrase-for-the-test" }), ...PROPS.virtualFunction } }]),
     );
     keepError("wrong passphrase", wrong);
     expect(wrong.message).to.match(/cannot use the given credentials|authentication failed/);
-    const right = await failureOf(
+    const right = await deploymentFailure(
       stack.up([{ name: "vf", provider: providers.virtualFunction, props: { connection: secret({ ...base, privateKeyPassword: sshd.users.admin.passphrase }), ...PROPS.virtualFunction } }]),
     );
     keepError("right passphrase", right);
@@ -210,7 +201,7 @@ describe("reliability: secrets never appear in state, outputs, errors or logs", 
     // The check reached the target through the jump host and planned there.
     expect(r.outputs.net.hostChanges.join("\n")).to.match(/virsh/);
     expect(await jump.connectionCount()).to.be.at.least(1);
-    const e = await failureOf(stack.up([{ name: "net", provider: providers.vfPoolNetwork, props: { connection: secret(conn), ...PROPS.vfPoolNetwork } }]));
+    const e = await deploymentFailure(stack.up([{ name: "net", provider: providers.vfPoolNetwork, props: { connection: secret(conn), ...PROPS.vfPoolNetwork } }]));
     keepError("jump up", e);
   });
 });

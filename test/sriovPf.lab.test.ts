@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { sharedLab } from "./lab/shared";
 import type { LabVm } from "./lab/vm";
 import { PF_MACS } from "./lab/vm";
-import { DeploymentError, DeploymentResult, Props, ResourceSpec, secret, Stack } from "./support/engine";
+import { deploymentFailure, DeploymentResult, Props, ResourceSpec, secret, Stack } from "./support/engine";
 import { closeAllConnections } from "../provider/host";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -51,15 +51,6 @@ describe("SriovPf on the lab host", function () {
     return stack.up(resources);
   }
 
-  async function failure(p: Promise<unknown>): Promise<DeploymentError> {
-    try {
-      await p;
-    } catch (e) {
-      if (e instanceof DeploymentError) return e;
-      throw e;
-    }
-    throw new Error("expected the deployment to fail");
-  }
 
   const cat = async (path: string) => (await vm.run(`cat ${path}`)).trim();
   const numVfs = async (i: number) => Number(await cat(sys(pf[i].pci, "sriov_numvfs")));
@@ -199,7 +190,7 @@ describe("SriovPf on the lab host", function () {
 
   it("refuses 8 VFs on a 7-VF device with the numbers, and changes nothing", async () => {
     const before = await hostSnapshot();
-    const e = await timed("refuse 8 VFs", () => failure(up({ pf1: { ...declared.pf1, numVfs: 8 } })));
+    const e = await timed("refuse 8 VFs", () => deploymentFailure(up({ pf1: { ...declared.pf1, numVfs: 8 } })));
     declared.pf1.numVfs = 4;
     expect(e.message).to.include("numVfs: 8 VFs requested").and.include(`supports at most 7 (sriov_totalvfs 7)`).and.include(pf[1].pci);
     expect(await hostSnapshot()).to.equal(before);
@@ -230,7 +221,7 @@ describe("SriovPf on the lab host", function () {
       );
     }
     const before = await hostSnapshot();
-    const e = await timed("refuse: pool network in use", () => failure(up({ pf0: { ...declared.pf0, numVfs: 3 } })));
+    const e = await timed("refuse: pool network in use", () => deploymentFailure(up({ pf0: { ...declared.pf0, numVfs: 3 } })));
     declared.pf0.numVfs = 2;
     expect(e.message)
       .to.include(`changing PF ${pf[0].pci} (${pf[0].name}, igb)`)
@@ -268,7 +259,7 @@ describe("SriovPf on the lab host", function () {
   });
 
   it("delete refuses while the pool networks are active, then leaves no files, 0 VFs and autoprobe restored", async () => {
-    const e = await timed("refuse delete: pool active", () => failure(stack.destroy()));
+    const e = await timed("refuse delete: pool active", () => deploymentFailure(stack.destroy()));
     expect(e.message).to.include(`from 4 to 0 VFs removes its current VFs, and they are in use by active pool networks ${POOLS[1]} (PF ${pf[1].name}`);
     expect(await numVfs(1)).to.equal(4);
     for (const n of POOLS) await vm.run(`virsh -c qemu:///system net-destroy ${n} && virsh -c qemu:///system net-undefine ${n}`);

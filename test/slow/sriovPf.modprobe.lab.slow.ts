@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { sharedLab } from "../lab/shared";
 import type { LabVm } from "../lab/vm";
 import { PF_MACS } from "../lab/vm";
-import { DeploymentError, Props, ResourceSpec, secret, Stack } from "../support/engine";
+import { deploymentFailure, Props, ResourceSpec, secret, Stack } from "../support/engine";
 import { closeAllConnections } from "../../provider/host";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -26,15 +26,6 @@ describe("SriovPf modprobe persistence on the lab host", function () {
     } finally {
       timings[what] = Date.now() - t;
     }
-  }
-  async function failure(p: Promise<unknown>): Promise<DeploymentError> {
-    try {
-      await p;
-    } catch (e) {
-      if (e instanceof DeploymentError) return e;
-      throw e;
-    }
-    throw new Error("expected the deployment to fail");
   }
   const numVfs = async (i: number) => Number((await vm.run(`cat /sys/bus/pci/devices/${pf[i].pci}/sriov_numvfs`)).trim());
 
@@ -65,7 +56,7 @@ describe("SriovPf modprobe persistence on the lab host", function () {
     const text = await vm.run(`cat ${conf}`);
     expect(text).to.include(`# ports: ${pf[0].pci}\n`).and.include("options igb max_vfs=2\n");
     expect(await inInitramfs()).to.equal(true);
-    const e = await failure(mp.up([res("pf0", { interface: pf[0].name, numVfs: 2 }), res("pf1", { interface: pf[1].name, numVfs: 3 })]));
+    const e = await deploymentFailure(mp.up([res("pf0", { interface: pf[0].name, numVfs: 2 }), res("pf1", { interface: pf[1].name, numVfs: 3 })]));
     expect(e.message).to.include(`already gives every igb port max_vfs=2 for ${pf[0].pci}; a module option cannot differ per port`);
     expect(await numVfs(1)).to.equal(0);
     await timed("modprobe destroy (with update-initramfs)", () => mp.destroy());

@@ -1094,6 +1094,17 @@ export class DeploymentError extends Error {
     }
 }
 
+/** The DeploymentError a deployment that must fail gave; any other outcome fails the test. */
+export async function deploymentFailure(p: Promise<unknown>): Promise<DeploymentError> {
+    try {
+        await p;
+    } catch (e) {
+        if (e instanceof DeploymentError) return e;
+        throw e;
+    }
+    throw new Error("expected the deployment to fail");
+}
+
 /**
  * Engine-like state across deployments: `up` runs check → diff →
  * create/update/replace/same per resource in declaration order, then deletes
