@@ -368,7 +368,7 @@ export class LabVm {
       "-name", `pulumi-sriov-${this.name}`,
       "-machine", "q35,kernel-irqchip=split",
       "-accel", "tcg",
-      "-cpu", "max",
+      "-cpu", process.env.LAB_CPU ?? "qemu64",
       "-smp", String(this.smp),
       "-m", String(this.memoryMb),
       "-nodefaults", "-no-user-config",
