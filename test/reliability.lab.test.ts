@@ -33,7 +33,7 @@ import { PF_MACS } from "./lab/vm";
 import { buildXml, el } from "../provider/libvirt/xml";
 import { arm, disarm, installFaults } from "./reliability/faults";
 import { addSecret, figures, record, recordError, recordLogs, trackStack } from "./reliability/figures";
-import { engineEntry, expectOldOrNew, hostVf, Kind, plain, snapshot, withTimeout } from "./reliability/lab";
+import { engineEntry, expectOldOrNew, hostVf, Kind, plain, Snapshot, snapshot, withTimeout } from "./reliability/lab";
 import { DeploymentError, DeploymentResult, ProviderProcess, Props, ResourceSpec, secret, Stack } from "./support/engine";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -342,18 +342,21 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
           return false;
         }
       };
+      let last: Snapshot | undefined;
       for (let k = 1; !(done.create && done.update && done.delete); k++) {
         expect(k, "boundaries").to.be.lessThan(40);
         for (const op of ["create", "update", "delete"] as const) {
           const props = op === "create" ? sc.v1() : sc.v2();
-          const before = await snapshot(vm);
+          // The host as the last step left it: verify and preview change nothing.
+          const before = last ?? (await timed("faults: snapshots", () => snapshot(vm)));
           let err: Error | undefined;
           const old = stack.state.get(sc.name);
           if (op === "create") expect(old, "absent before create").to.equal(undefined);
           else expect(old, `present before ${op}`).to.not.equal(undefined);
           // The checked inputs, as the engine has them before calling the provider (no fault here).
-          const checked = op === "delete" ? undefined : await p.check(old ? plain(old.inputs) : {}, { ...props, connection: sc.conn() });
+          const checked = op === "delete" ? undefined : await timed("faults: check", () => p.check(old ? plain(old.inputs) : {}, { ...props, connection: sc.conn() }));
           if (checked) expect(checked.failures).to.deep.equal([]);
+          const opStart = Date.now();
           arm(k, "after");
           try {
             if (op === "create") {
@@ -370,6 +373,7 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
             err = e as Error;
           }
           const f = disarm();
+          timings["faults: faulted op"] = (timings["faults: faulted op"] ?? 0) + Date.now() - opStart;
           const where = `${sc.name} ${op} fault #${k}`;
           if (!f.fired) {
             if (err) throw new Error(`${where}: failed without a fault: ${err.message}\n${f.trace.join("\n")}`);
@@ -380,7 +384,7 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
             expect(err, `${where} must fail`).to.be.instanceOf(Error);
             recordError(where, err);
           }
-          const faulted = await snapshot(vm);
+          const faulted = await timed("faults: snapshots", () => snapshot(vm));
           let ok = await check(where, () => expect(faulted.temps, "temp files left").to.deep.equal([]));
           ok = (await check(where, () => expect(faulted.grubCheck, "grub-script-check after the fault").to.equal("ok"))) && ok;
           // The next run, through the real provider process.
@@ -390,12 +394,13 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
             throw new Error(`${where}: the next run failed: ${(e as Error).message}\nfaulted run: ${f.trace.join(" | ")}\nfault: ${err?.message}`);
           });
           keepLogs(`${where} recovery`, r);
-          const after = await snapshot(vm);
+          const after = await timed("faults: snapshots", () => snapshot(vm));
+          last = after;
           ok = (await check(where, () => expectOldOrNew(before, faulted, after, "after the fault"))) && ok;
           ok = (await check(where, () => expect(after.grubCheck, "grub-script-check after the next run").to.equal("ok"))) && ok;
-          ok = (await check(`${where}, after the next run`, () => sc.verify(op))) && ok;
+          ok = (await timed("faults: verify", () => check(`${where}, after the next run`, () => sc.verify(op)))) && ok;
           if (op !== "delete") {
-            const pv = await stack.preview(spec(props));
+            const pv = await timed("faults: preview", () => stack.preview(spec(props)));
             ok = (await check(where, () => expect(pv.steps.map((s) => s.op), "a preview after the next run").to.deep.equal(["same"]))) && ok;
           }
           if (f.fired && ok) figures.faultsRecovered++;
