@@ -235,7 +235,7 @@ describe("VirtualFunction host output parsing", () => {
     });
     expect(f.attributes).to.deep.equal({ mac: "02:00:00:00:00:22", vlan: 42, qos: 5, vlanProtocol: "802.1Q", spoofCheck: false, trust: true, linkState: "auto", minTxRate: 0, maxTxRate: 50 });
     expect(f.otherVfMacs.map((o) => `${o.pf}/${o.index}`)).to.deep.equal(["enp1s0/0", "enp1s0/2"]);
-    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: null, enabled: "", active: "inactive" });
+    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: null, enabled: "", active: "inactive", stale: false });
     expect(f.machineId).to.equal("1f7ebed7891a4b11a26778bb9c26564c");
     expect(f.vfioPciLoaded).to.equal(true);
   });
@@ -383,7 +383,7 @@ describe("VirtualFunction probe script on a fake sysfs", () => {
     expect(f.attributes!.mac).to.equal("02:aa:00:00:00:01");
     expect(f.machineId).to.equal("abc123");
     expect(f.vfioPciLoaded).to.equal(true);
-    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-0.service", content: null, enabled: "", active: "inactive" });
+    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-0.service", content: null, enabled: "", active: "inactive", stale: false });
   });
 
   it("reads a vfio-pci VF: its group's devices, the process holding the group, the unit", () => {
@@ -395,7 +395,7 @@ describe("VirtualFunction probe script on a fake sysfs", () => {
     ]);
     expect(f.vf!.vfioUsers).to.deep.equal([{ pid: 4242, command: "qemu-system-x86" }]);
     expect(f.attributes).to.deep.include({ mac: "02:aa:00:00:00:02", vlan: 9 });
-    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "[Unit]\nDescription=vf 1\n", enabled: "enabled", active: "active" });
+    expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "[Unit]\nDescription=vf 1\n", enabled: "enabled", active: "active", stale: false });
   });
 
   it("finds the PF by the stored PCI address when its name changed, and reports a missing VF or PF", () => {
@@ -606,6 +606,22 @@ describe("VirtualFunction planning", () => {
       ]);
       const done = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "active" } } });
       expect(plan(done, 1, d, opts).operations).to.deep.equal([]);
+    });
+
+    it("reloads systemd when the file is right but systemd holds an older version (a run cut off after the write)", () => {
+      const d = desired({ persist: true });
+      const unit = { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "inactive", stale: true };
+      const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit } });
+      expect(plan(f, 1, d, opts).operations.map((o) => o.description)).to.deep.equal([
+        "reload systemd units if it has not loaded pulumi-sriov-vf-0000:01:00.0-1.service as written",
+        "start pulumi-sriov-vf-0000:01:00.0-1.service",
+      ]);
+    });
+
+    it("reads systemd's NeedDaemonReload as a stale unit", () => {
+      const head = "unit_name=pulumi-sriov-vf-0000:01:00.0-1.service\nUnitFileState=enabled\nActiveState=inactive\nNeedDaemonReload=yes\n";
+      expect(parseProbe(head, "x").unit).to.deep.include({ enabled: "enabled", active: "inactive", stale: true });
+      expect(parseProbe(head.replace("=yes", "=no"), "x").unit.stale).to.equal(false);
     });
 
     it("removes it when persist is off", () => {

@@ -72,7 +72,14 @@ export interface HostFacts {
   /** /etc/machine-id (or the host name): the host part of derived MACs. */
   machineId: string;
   /** Our unit for this VF: name "" when the PF is unknown; content null when absent. */
-  unit: { name: string; content: string | null; enabled: string; active: string };
+  unit: {
+    name: string;
+    content: string | null;
+    enabled: string;
+    active: string;
+    /** systemd holds another version of the unit than its file (changed or removed without a reload). */
+    stale?: boolean;
+  };
 }
 
 /** Lines that separate the probe's sections: key=value facts, `ip` JSON, the unit file. */
@@ -102,7 +109,7 @@ unit=
 if [ -n "$pfpci" ]; then
   unit="pulumi-sriov-vf-$pfpci-$idx.service"
   echo "unit_name=$unit"
-  systemctl show -p UnitFileState -p ActiveState -- "$unit" 2>/dev/null
+  systemctl show -p UnitFileState -p ActiveState -p NeedDaemonReload -- "$unit" 2>/dev/null
 fi
 p="$R/sys/bus/pci/devices/$pfpci"
 if [ -n "$pfpci" ] && [ -e "$p" ]; then
@@ -244,7 +251,7 @@ export function parseProbe(head: string, unitContent: string | null = null): Omi
     vfioPciLoaded: g("vfio_loaded") === "1",
     machineId: g("machine_id"),
     // systemctl show: UnitFileState is empty for a unit without a file.
-    unit: { name: g("unit_name"), content: unitContent, enabled: g("UnitFileState"), active: g("ActiveState") },
+    unit: { name: g("unit_name"), content: unitContent, enabled: g("UnitFileState"), active: g("ActiveState"), stale: g("NeedDaemonReload") === "yes" },
   };
 }
 

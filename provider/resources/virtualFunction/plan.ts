@@ -293,10 +293,12 @@ function persistOps(facts: HostFacts, index: number, d: Resolved): Operation[] {
   if (d.persist) {
     if (!facts.pf) return ops;
     const content = renderUnit(pci, index, d);
-    if (facts.unit.content !== content) {
-      ops.push({ kind: "write", description: `write ${path}`, path, content });
-      // A reload re-reads every unit (seconds on a busy or slow host): only
-      // when systemd does not see this file as it now is.
+    if (facts.unit.content !== content) ops.push({ kind: "write", description: `write ${path}`, path, content });
+    // A reload re-reads every unit (seconds on a busy or slow host): only
+    // when systemd does not see this file as it now is. The file may already
+    // be right while systemd still holds an older one (a run cut off after the
+    // write, or a delete that removed the file).
+    if (facts.unit.content !== content || facts.unit.stale) {
       ops.push({
         kind: "run",
         description: `reload systemd units if it has not loaded ${unit} as written`,
