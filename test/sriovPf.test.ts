@@ -13,7 +13,7 @@ import * as path from "path";
 import { lifecycle } from "../provider/resource";
 import { InputError, UNKNOWN } from "../provider/validate";
 import { spec } from "../provider/resources/sriovPf";
-import { Facts, parseFacts, PfFacts, readArgv, selectorProblem, udevRulePath, unitPath, modprobePath } from "../provider/resources/sriovPf/facts";
+import { Facts, foundPath, parseFacts, parseFound, PfFacts, readArgv, renderFound, selectorProblem, udevRulePath, unitPath, modprobePath } from "../provider/resources/sriovPf/facts";
 import { Desired, explainVfWriteFailure, Op, plan, PlanOptions, VF_WRITE_SCRIPT } from "../provider/resources/sriovPf/plan";
 import { parseModprobe, renderModprobe, renderUdevRule, renderUnit, unitScript } from "../provider/resources/sriovPf/render";
 import { inputSchema } from "../provider/resources/sriovPf/schema";
@@ -416,6 +416,17 @@ describe("SriovPf", () => {
 
     it("refuses output that was cut short", () => {
       expect(() => parseFacts("cand\t0000:01:00.0\tigb\n")).to.throw(/ended early/);
+    });
+
+    it("reads the PF as an unfinished create found it, and ignores a record that is not one", () => {
+      expect(read("pciAddress", PCI).found).to.equal(undefined);
+      const rec = foundPath(PCI).slice(1);
+      mk(rec, renderFound({ numVfs: 0, autoprobe: true, mtu: 1500 }));
+      expect(read("pciAddress", PCI).found).to.deep.equal({ numVfs: 0, autoprobe: true, mtu: 1500 });
+      mk(rec, '{"numVfs": -1}');
+      expect(read("pciAddress", PCI).found).to.equal(undefined);
+      fs.rmSync(path.join(root, rec));
+      expect(parseFound("not json")).to.equal(undefined);
     });
   });
 

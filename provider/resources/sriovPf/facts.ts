@@ -2,7 +2,7 @@
 // script, and parsed here without touching the host. The script takes its
 // inputs as positional parameters (never spliced into its text); $3 is a
 // root prefix so tests can run it against a fake /sys and /etc.
-import { Selector } from "./schema";
+import { FoundState, Selector } from "./schema";
 
 export const UNIT_DIR = "/etc/systemd/system";
 export const UDEV_DIR = "/etc/udev/rules.d";
@@ -17,6 +17,15 @@ export function unitPath(pci: string): string {
 export function udevRulePath(pci: string): string {
   return `${UDEV_DIR}/70-pulumi-sriov-${pci}.rules`;
 }
+/**
+ * Where create keeps the PF as it found it while the create is under way, so
+ * that a create cut off half-way and run again still knows what delete must
+ * put back (by then the host shows the half-applied state).
+ */
+export function foundPath(pci: string): string {
+  return `/var/lib/pulumi-sriov/found/sriov-pf-${pci}.json`;
+}
+
 export function modprobePath(driver: string): string {
   return `${MODPROBE_DIR}/pulumi-sriov-${driver}.conf`;
 }
@@ -106,6 +115,7 @@ if [ -n "$fp" ]; then
   unit="/etc/systemd/system/pulumi-sriov-pf-$fp.service"; rule="/etc/udev/rules.d/70-pulumi-sriov-$fp.rules"; conf=
   [ -n "$drv" ] && [ "$drv" != - ] && conf="/etc/modprobe.d/pulumi-sriov-$drv.conf"
   for f in "$unit" "$rule" $conf; do [ -f "$R$f" ] && out file "$f" "$(b64 <"$R$f")"; done
+  fs="/var/lib/pulumi-sriov/found/sriov-pf-$fp.json"; [ -f "$R$fs" ] && out found "$(b64 <"$R$fs")"
   if command -v systemctl >/dev/null 2>&1; then
     u="pulumi-sriov-pf-$fp.service"
     out unit "$(systemctl is-enabled "$u" 2>/dev/null)" "$(systemctl is-active "$u" 2>/dev/null)"
@@ -171,9 +181,27 @@ export interface Facts {
   /** Our persistence files for this PF that exist, by path. */
   files: Record<string, string>;
   unit?: { enabled: string; active: string };
+  /** The PF as an earlier, unfinished create found it (see foundPath). */
+  found?: FoundState;
   vfUnits: string[];
   tools: string[];
   foreign: { path: string; mentions: string }[];
+}
+
+/** The found-state file's content, or undefined when it is not one (then create records anew). */
+export function parseFound(text: string): FoundState | undefined {
+  try {
+    const v = JSON.parse(text);
+    if (Number.isInteger(v?.numVfs) && v.numVfs >= 0 && typeof v.autoprobe === "boolean" && Number.isInteger(v.mtu) && v.mtu >= 0)
+      return { numVfs: v.numVfs, autoprobe: v.autoprobe, mtu: v.mtu };
+  } catch {
+    /* not JSON */
+  }
+  return undefined;
+}
+
+export function renderFound(f: FoundState): string {
+  return JSON.stringify({ numVfs: f.numVfs, autoprobe: f.autoprobe, mtu: f.mtu }) + "\n";
 }
 
 function num(s: string | undefined): number | undefined {
@@ -243,6 +271,9 @@ export function parseFacts(stdout: string): Facts {
         break;
       case "unit":
         f.unit = { enabled: c[0] ?? "", active: c[1] ?? "" };
+        break;
+      case "found":
+        f.found = parseFound(Buffer.from(c[0] ?? "", "base64").toString("utf8"));
         break;
       case "vfunit":
         f.vfUnits.push(c[0]);

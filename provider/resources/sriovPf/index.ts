@@ -5,7 +5,7 @@ import { BACKUP_DIR, shScript } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { InputError } from "../../validate";
 import { execute, readFacts, usersOf } from "./apply";
-import { Facts, modprobePath, PfFacts, selectorProblem, udevRulePath, unitPath } from "./facts";
+import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
 import { Desired, persistOps, persistPathFor, plan } from "./plan";
 import { FoundState, inputSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { describeUsers } from "./usage";
@@ -85,6 +85,11 @@ async function converge(
       ]);
     if (inUse) warnings.push(`force: ${change} while in use by ${inUse}`);
   }
+  // A create records the PF as found on the host before changing it, and drops the record once done.
+  const creating = opts.found === undefined;
+  const found = opts.found ?? facts.found ?? foundOf(pf);
+  if (creating && p.ops.length && !facts.found)
+    await host.writeFile(foundPath(pf.pciAddress), renderFound(found));
   await execute(host, p.ops, who(pf, host.name), log(host.name, pf.pciAddress));
   const after = p.ops.length ? await readFacts(host, "pciAddress", pf.pciAddress) : facts;
   const now = after.pf;
@@ -96,7 +101,9 @@ async function converge(
         reason: `${who(now, host.name)} has ${now.numVfs} VFs (${now.vfs.length} VF devices) after setting ${inputs.numVfs}; something else changed them at the same time, or the kernel created fewer`,
       },
     ]);
-  return outputsOf(after, inputs.persist, opts.found ?? foundOf(pf), warnings);
+  if (creating && (p.ops.length || facts.found))
+    await host.run(["rm", "-f", "--", foundPath(pf.pciAddress)], { what: "remove the record of the PF as found, now that create is done" });
+  return outputsOf(after, inputs.persist, found, warnings);
 }
 
 /** Puts the PF back as it was found and removes this resource's persistence. */
