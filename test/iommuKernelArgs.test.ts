@@ -17,7 +17,8 @@ import { Facts, parseFacts, probes } from "../provider/resources/iommuKernelArgs
 import { firstEntryArgs } from "../provider/resources/iommuKernelArgs/grub";
 import { parseGrubbyInfo } from "../provider/resources/iommuKernelArgs/grubby";
 import { acsWarnings, groupWarnings, health, parseRootPorts } from "../provider/resources/iommuKernelArgs/health";
-import { Op, rebootRequired } from "../provider/resources/iommuKernelArgs/plan";
+import { Op, plan, rebootRequired } from "../provider/resources/iommuKernelArgs/plan";
+import { emptyRestore } from "../provider/resources/iommuKernelArgs/restore";
 import { parseShellFile, wordTokens } from "../provider/resources/iommuKernelArgs/shellvars";
 import { desiredArgs } from "../provider/resources/iommuKernelArgs/schema";
 
@@ -354,6 +355,32 @@ describe("IommuKernelArgs grub.cfg reading", () => {
     const cfg = "menuentry 'Debian' {\n\tload_video\n\tlinux\t/boot/vmlinuz-6.1.0-18-amd64 root=UUID=1c2d ro  console=ttyS0 intel_iommu=on iommu=pt\n\tinitrd\t/boot/initrd.img\n}\n";
     expect(firstEntryArgs(cfg)).to.deep.equal(["root=UUID=1c2d", "ro", "console=ttyS0", "intel_iommu=on", "iommu=pt"]);
     expect(firstEntryArgs("set timeout=5\n")).to.equal(undefined);
+  });
+
+  it("regenerates a grub.cfg that lags behind files already right (a run cut off before update-grub), and only then", () => {
+    const linux = "\tlinux\t/boot/vmlinuz-6.1.0-18-amd64 root=UUID=1c2d ro console=ttyS0 intel_iommu=on";
+    const probe = (cfgLinux: string, dropin: string | null) => {
+      const out = labProbeOutput();
+      const grub = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=""\nGRUB_CMDLINE_LINUX="console=ttyS0 intel_iommu=on"\n';
+      const files = [["/etc/default/grub", grub], ...(dropin === null ? [] : [["/etc/default/grub.d/zz-pulumi-sriov.cfg", dropin]])];
+      out.files = ok(files.map(([p, t]) => `${p}\t${Buffer.from(t!).toString("base64")}\n`).join(""));
+      out.grubcfg = ok(`1 0 /boot/grub/grub.cfg\t${cfgLinux}\n`);
+      return parseFacts(out);
+    };
+    const wanted = ["intel_iommu=on", "iommu=pt"];
+    const first = probe(linux, null);
+    expect(first.grubCfgs[0].firstEntry).to.deep.equal(["root=UUID=1c2d", "ro", "console=ttyS0", "intel_iommu=on"]);
+    const d = detect(first, "auto", "h");
+    const write = plan(first, d, wanted, emptyRestore(), []).ops.find((o) => o.kind === "write") as Extract<Op, { kind: "write" }>;
+    // The drop-in written, grub.cfg not regenerated yet.
+    const cut = probe(linux, write.content);
+    const again = plan(cut, d, wanted, emptyRestore(), []).ops;
+    expect(again.map((o) => o.kind)).to.deep.equal(["run", "run", "verify"]);
+    expect(again[0].description, again[0].description).to.match(/^regenerate \/boot\/grub\/grub.cfg \(its first entry boots ".*", not what .* say\): \/usr\/sbin\/update-grub$/);
+    // Regenerated: nothing to do.
+    expect(plan(probe(`${linux} iommu=pt`, write.content), d, wanted, emptyRestore(), []).ops).to.deep.equal([]);
+    // Delete cut off after removing the drop-in: grub.cfg still boots iommu=pt.
+    expect(plan(probe(`${linux} iommu=pt`, null), d, [], emptyRestore(), ["intel_iommu=on", "iommu=pt"]).ops.map((o) => o.kind)).to.deep.equal(["run", "run", "verify"]);
   });
 });
 

@@ -5,6 +5,7 @@
 import type { Argv, CommandResult } from "../../host/host";
 import { shScript } from "../../host/quote";
 import { KernelEntry, parseGrubbyInfo } from "./grubby";
+import { firstEntryArgs } from "./grub";
 
 export const KERNEL_CMDLINE = "/etc/kernel/cmdline";
 export const LIB_KERNEL_CMDLINE = "/usr/lib/kernel/cmdline";
@@ -30,6 +31,8 @@ export interface GrubCfg {
   generated: boolean;
   /** Loads Boot Loader Specification entries (blscfg). */
   bls: boolean;
+  /** The first `linux` line's kernel arguments (what the default entry boots); absent without one. */
+  firstEntry?: string[];
 }
 
 export interface IommuGroupDevice {
@@ -99,7 +102,7 @@ export function probes(opts: { health?: boolean } = {}): { name: string; argv: A
     {
       name: "grubcfg",
       argv: shScript(
-        'for f in /boot/grub/grub.cfg /boot/grub2/grub.cfg /boot/efi/EFI/*/grub.cfg /efi/EFI/*/grub.cfg; do [ -f "$f" ] || continue; g=0; b=0; grep -q "BEGIN /etc/grub.d" "$f" && g=1; grep -q "blscfg" "$f" && b=1; echo "$g $b $f"; done; true',
+        'for f in /boot/grub/grub.cfg /boot/grub2/grub.cfg /boot/efi/EFI/*/grub.cfg /efi/EFI/*/grub.cfg; do [ -f "$f" ] || continue; g=0; b=0; grep -q "BEGIN /etc/grub.d" "$f" && g=1; grep -q "blscfg" "$f" && b=1; l=$(grep -m1 -E "^[[:space:]]*(linux|linux16|linuxefi)[[:space:]]" "$f"); printf "%s %s %s\\t%s\\n" "$g" "$b" "$f" "$l"; done; true',
       ),
     },
     { name: "bls", argv: shScript("ls /boot/loader/entries/*.conf 2>/dev/null | wc -l") },
@@ -187,8 +190,13 @@ export function parseFacts(results: Record<string, CommandResult>): Facts {
     binaryFiles: binary,
     grubReadsDropins: out("dropins").trim() === "yes",
     grubCfgs: lines(out("grubcfg")).map((l) => {
-      const [g, b, ...p] = l.split(" ");
-      return { path: p.join(" "), generated: g === "1", bls: b === "1" };
+      const tab = l.indexOf("\t");
+      const [head, linux] = tab < 0 ? [l, ""] : [l.slice(0, tab), l.slice(tab + 1)];
+      const [g, b, ...p] = head.split(" ");
+      const cfg: GrubCfg = { path: p.join(" "), generated: g === "1", bls: b === "1" };
+      const entry = firstEntryArgs(linux);
+      if (entry) cfg.firstEntry = entry;
+      return cfg;
     }),
     blsEntries: Number(out("bls").trim()) || 0,
     grubby: parseGrubbyInfo(out("grubby")),

@@ -117,6 +117,15 @@ function dropped(previous: readonly string[], configured: readonly string[]): st
   return previous.filter((a) => !hasEffect(configured, a));
 }
 
+/**
+ * Whether a generated entry boots the wanted arguments, the user's arguments
+ * put back as written, and none of `absent`. (Only arguments we know the
+ * text of: the files may hold references GRUB expands.)
+ */
+function entryBoots(entry: readonly string[], wanted: readonly string[], putBack: readonly string[], absent: readonly string[]): boolean {
+  return wanted.every((w) => hasEffect(entry, w)) && minus(putBack, entry).length === 0 && !absent.some((x) => hasEffect(entry, x));
+}
+
 /** A seed for a new /etc/kernel/cmdline: what kernel-install uses when the file is missing. */
 export function kernelCmdlineSeed(f: Facts): string {
   const lib = f.files[LIB_KERNEL_CMDLINE];
@@ -136,9 +145,15 @@ function planGrub(f: Facts, det: Detection, wanted: readonly string[], prior: Re
   const a = applyGrub({ files: base, readsDropins: f.grubReadsDropins }, wanted);
   const target = { ...base, ...a.changes };
   const ops = fileOps(current, target);
-  if (ops.length) {
+  // The files may already be right while grub.cfg is not: a run cut off
+  // between writing them and regenerating.
+  const entry = f.grubCfgs.find((c) => c.path === det.grubCfg)?.firstEntry;
+  const putBack = prior.edits.flatMap((e) => e.removed).filter((r) => a.cmdline.includes(r));
+  const stale = entry !== undefined && !entryBoots(entry, wanted, putBack, dropped(previous, a.cmdline));
+  if (ops.length || stale) {
     const [regen, ...more] = det.regenerate;
-    ops.push({ kind: "run", argv: regen, description: `regenerate ${det.grubCfg}: ${regen.join(" ")}`, rewrites: det.grubCfg });
+    const why = ops.length ? "" : ` (its first entry boots "${entry!.join(" ")}", not what ${Object.keys(target).filter((p) => target[p] !== null).join(", ")} say)`;
+    ops.push({ kind: "run", argv: regen, description: `regenerate ${det.grubCfg}${why}: ${regen.join(" ")}`, rewrites: det.grubCfg });
     for (const m of more) ops.push({ kind: "run", argv: m, description: `copy to the boot partitions: ${m.join(" ")}`, rollback: "rerun" });
     if (det.scriptCheck) ops.push({ kind: "run", argv: det.scriptCheck, description: `check ${det.grubCfg}: ${det.scriptCheck.join(" ")}` });
     const absent = dropped(previous, a.cmdline);
