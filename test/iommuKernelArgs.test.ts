@@ -159,6 +159,7 @@ function labProbeOutput(): Record<string, ReturnType<typeof ok>> {
   const grub = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=""\nGRUB_CMDLINE_LINUX="console=ttyS0 intel_iommu=on"\n';
   return {
     hostname: ok("sriov-lab\n"),
+    pending: ok(""),
     cmdline: ok("BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=1c2d ro console=ttyS0 intel_iommu=on\n"),
     bootId: ok("5e0c8a8e-aaaa-bbbb-cccc-000000000001\n"),
     cpu: ok("vendor_id\t: GenuineIntel\n"),
@@ -355,6 +356,30 @@ describe("IommuKernelArgs grub.cfg reading", () => {
     const cfg = "menuentry 'Debian' {\n\tload_video\n\tlinux\t/boot/vmlinuz-6.1.0-18-amd64 root=UUID=1c2d ro  console=ttyS0 intel_iommu=on iommu=pt\n\tinitrd\t/boot/initrd.img\n}\n";
     expect(firstEntryArgs(cfg)).to.deep.equal(["root=UUID=1c2d", "ro", "console=ttyS0", "intel_iommu=on", "iommu=pt"]);
     expect(firstEntryArgs("set timeout=5\n")).to.equal(undefined);
+  });
+
+  it("a create cut off after its first write resumes from the record it left, still knowing the user's argument it replaced", () => {
+    const user = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="hugepages=2 "\nGRUB_CMDLINE_LINUX="console=ttyS0 intel_iommu=on"\n';
+    const probe = (files: Record<string, string>, pending?: object) => {
+      const out = labProbeOutput();
+      out.files = ok(Object.entries(files).map(([p, t]) => `${p}\t${Buffer.from(t).toString("base64")}\n`).join(""));
+      if (pending) out.pending = ok(Buffer.from(JSON.stringify(pending)).toString("base64"));
+      return parseFacts(out);
+    };
+    const wanted = ["intel_iommu=on", "iommu=pt", "hugepages=8"];
+    const f = probe({ "/etc/default/grub": user });
+    const d = detect(f, "auto", "h");
+    const first = plan(f, d, wanted, emptyRestore(), []);
+    expect(first.restore.edits.flatMap((e) => e.removed)).to.deep.equal(["hugepages=2"]);
+    const grubWrite = first.ops.find((o) => o.kind === "write" && o.path === "/etc/default/grub") as Extract<Op, { kind: "write" }>;
+    // Cut off after that write: the file no longer shows hugepages=2; the record does.
+    const cut = probe({ "/etc/default/grub": grubWrite.content }, first.restore);
+    expect(cut.pendingRestore).to.deep.equal(first.restore);
+    expect(plan(cut, d, wanted, emptyRestore(), []).restore.edits, "without the record").to.deep.equal([]);
+    const resumed = plan(cut, d, wanted, cut.pendingRestore!, []);
+    expect(resumed.restore).to.deep.equal(first.restore);
+    expect(resumed.ops.map((o) => o.description)).to.include("create /etc/default/grub.d/zz-pulumi-sriov.cfg (adds iommu=pt hugepages=8)");
+    expect(probe({ "/etc/default/grub": user }, { not: "a record" }).pendingRestore).to.equal(undefined);
   });
 
   it("regenerates a grub.cfg that lags behind files already right (a run cut off before update-grub), and only then", () => {

@@ -18,6 +18,7 @@
 // 4. The host still boots with what the resources configured.
 import { expect } from "chai";
 import { randomBytes } from "crypto";
+import { appendFileSync } from "fs";
 import * as fc from "fast-check";
 import { connectionSchema } from "../provider/connection";
 import { closeAllConnections, hostFor } from "../provider/host";
@@ -394,6 +395,12 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
             throw new Error(`${where}: the next run failed: ${(e as Error).message}\nfaulted run: ${f.trace.join(" | ")}\nfault: ${err?.message}`);
           });
           keepLogs(`${where} recovery`, r);
+          // REL_LOG=<file>: each step's faulted trace and the next run's logs, for a closer look.
+          if (process.env.REL_LOG)
+            appendFileSync(
+              process.env.REL_LOG,
+              `== ${where}\nfaulted: ${f.trace.join(" | ")}\nstate before: ${JSON.stringify(old ? { ...plain(old.outputs), connection: undefined } : null)}\n${r.logs.map((l) => `[${l.severity}] ${l.message}`).join("\n")}\n`,
+            );
           const after = await timed("faults: snapshots", () => snapshot(vm));
           last = after;
           ok = (await check(where, () => expectOldOrNew(before, faulted, after, "after the fault"))) && ok;
@@ -514,6 +521,7 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
       const [savedGrub, savedLinux] = [origGrub, origLinux];
       origGrub = await grubFiles();
       origLinux = await linuxLine();
+      await vm.run("mkdir -p /root/grub-as-found && cp -a /etc/default/grub /etc/default/grub.d /root/grub-as-found/");
       expect(origLinux.split(/\s+/)).to.include("hugepages=2");
       try {
         await iommuSeries();
@@ -534,7 +542,8 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
           async verify(stage) {
             const line = (await linuxLine()).split(/\s+/);
             if (stage === "delete") {
-              expect(await grubFiles(), "the user's GRUB files").to.equal(origGrub);
+              const diff = await vm.run("diff -ru /root/grub-as-found/grub /etc/default/grub; diff -ru /root/grub-as-found/grub.d /etc/default/grub.d; true");
+              expect(await grubFiles(), `the user's GRUB files (${diff.trim().split("\n").slice(2).join(" | ")})`).to.equal(origGrub);
               expect(line.join(" ")).to.equal(origLinux);
             } else {
               expect(line).to.include.members(["intel_iommu=on", "iommu=pt", "hugepages=8"]);

@@ -6,6 +6,7 @@ import type { Argv, CommandResult } from "../../host/host";
 import { shScript } from "../../host/quote";
 import { KernelEntry, parseGrubbyInfo } from "./grubby";
 import { firstEntryArgs } from "./grub";
+import { Restore, restoreFrom } from "./restore";
 
 export const KERNEL_CMDLINE = "/etc/kernel/cmdline";
 export const LIB_KERNEL_CMDLINE = "/usr/lib/kernel/cmdline";
@@ -55,6 +56,8 @@ export interface Facts {
   tools: Record<string, string>;
   /** /etc/default/grub, its drop-ins, /etc/kernel/cmdline…, by path (present files only). */
   files: Record<string, string>;
+  /** The record an unfinished create left (see PENDING_RESTORE). */
+  pendingRestore?: Restore;
   /** Files that are not valid UTF-8 (never edited). */
   binaryFiles: string[];
   grubReadsDropins: boolean;
@@ -79,10 +82,19 @@ const FILES_SCRIPT =
 
 const HEALTH_PROBES = ["iommuClass", "groups", "acpi", "kernelLog", "lspci"];
 
+/**
+ * Where create keeps the record of what it is about to change while the
+ * create is under way, so that a create cut off half-way and run again still
+ * knows which of the user's arguments it replaced (by then the files no
+ * longer show them).
+ */
+export const PENDING_RESTORE = "/var/lib/pulumi-sriov/found/iommu-kernel-args.json";
+
 /** The probes, by name; each an argv for one batch. Planning alone can leave out the health probes. */
 export function probes(opts: { health?: boolean } = {}): { name: string; argv: Argv }[] {
   const all: { name: string; argv: Argv }[] = [
     { name: "hostname", argv: ["uname", "-n"] },
+    { name: "pending", argv: shScript('[ -f "$1" ] && base64 -w0 < "$1"; true', PENDING_RESTORE) },
     { name: "cmdline", argv: ["cat", "/proc/cmdline"] },
     { name: "bootId", argv: ["cat", "/proc/sys/kernel/random/boot_id"] },
     { name: "cpu", argv: shScript("grep -m1 -E '^(vendor_id|CPU implementer)' /proc/cpuinfo; true") },
@@ -163,6 +175,18 @@ export function parseFiles(out: string): { files: Record<string, string>; binary
   return { files, binary };
 }
 
+/** The pending record (base64 JSON), or undefined when absent or not one. */
+function parsePending(b64: string): Restore | undefined {
+  if (!b64) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(b64, "base64").toString("utf8"));
+    if (Array.isArray(v?.edits) && Array.isArray(v?.created)) return restoreFrom(v);
+  } catch {
+    /* not JSON: create records anew */
+  }
+  return undefined;
+}
+
 export function parseFacts(results: Record<string, CommandResult>): Facts {
   const out = (name: string) => results[name]?.stdout ?? "";
   const cpuLine = out("cpu").trim();
@@ -176,7 +200,9 @@ export function parseFacts(results: Record<string, CommandResult>): Facts {
     if (t && p) tools[t] = p;
   }
   const { files, binary } = parseFiles(out("files"));
+  const pendingRestore = parsePending(out("pending").trim());
   return {
+    ...(pendingRestore ? { pendingRestore } : {}),
     hostname: out("hostname").trim(),
     cmdline: out("cmdline").trim(),
     bootId: out("bootId").trim(),

@@ -7,7 +7,7 @@ import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyErr
 import { Ctx, ResourceSpec } from "../../resource";
 import { hasEffect, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { detect, Detection } from "./detect";
-import { Facts, parseFacts, probes } from "./facts";
+import { Facts, parseFacts, PENDING_RESTORE, probes } from "./facts";
 import { firstEntryArgs } from "./grub";
 import { parseGrubbyInfo } from "./grubby";
 import { health } from "./health";
@@ -198,14 +198,19 @@ function outputsFor(f: Facts, det: Detection, args: string[], configPath: string
 }
 
 /** Brings the host to the inputs, starting from what `prior` records we changed before. */
-async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: string[]): Promise<Outputs> {
+async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: string[], creating = false): Promise<Outputs> {
   const { host } = ctx;
   return host.withLock(async () => {
     let f = await gather(host);
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
-    const p = plan(f, det, wanted, prior, previousArgs);
+    // A create that was cut off left its record: start from what it had found.
+    const pending = creating ? f.pendingRestore : undefined;
+    const p = plan(f, det, wanted, pending ?? prior, previousArgs);
+    if (creating && p.ops.length && !pending) await host.writeFile(PENDING_RESTORE, JSON.stringify(p.restore) + "\n");
     await execute(host, p.ops);
+    if (creating && (p.ops.length || pending))
+      await host.run(["rm", "-f", "--", PENDING_RESTORE], { what: "remove the record of what create found, now that it is done" });
     if (inputs.reboot === "ifNeeded" && rebootRequired(f.cmdline, wanted)) {
       f = await rebootAndWait(ctx, f.bootId, inputs.rebootTimeoutSeconds);
       const running = splitCmdline(f.cmdline);
@@ -239,7 +244,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
   deleteBeforeReplace: true,
   id: (_inputs, outs) => `iommu-kernel-args@${outs.hostname}`,
 
-  create: (ctx, inputs) => converge(ctx, inputs, emptyRestore(), []),
+  create: (ctx, inputs) => converge(ctx, inputs, emptyRestore(), [], true),
 
   // Preview: the operations apply would run. Without the state's record the
   // plan starts from the host as it is, which for a host this resource
