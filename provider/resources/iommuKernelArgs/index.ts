@@ -205,12 +205,12 @@ async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: 
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
     // A create that was cut off left its record: start from what it had found.
+    // The record stays until delete: a create whose last step ran but whose
+    // answer was lost is run again, and must still find it.
     const pending = creating ? f.pendingRestore : undefined;
     const p = plan(f, det, wanted, pending ?? prior, previousArgs);
     if (creating && p.ops.length && !pending) await host.writeFile(PENDING_RESTORE, JSON.stringify(p.restore) + "\n");
     await execute(host, p.ops);
-    if (creating && (p.ops.length || pending))
-      await host.run(["rm", "-f", "--", PENDING_RESTORE], { what: "remove the record of what create found, now that it is done" });
     if (inputs.reboot === "ifNeeded" && rebootRequired(f.cmdline, wanted)) {
       f = await rebootAndWait(ctx, f.bootId, inputs.rebootTimeoutSeconds);
       const running = splitCmdline(f.cmdline);
@@ -281,6 +281,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
       const previous = outs.args ?? [];
       const p = plan(f, det, [], restoreFrom(outs.restore), previous);
       await execute(host, p.ops);
+      if (f.pendingRestore) await host.run(["rm", "-f", "--", PENDING_RESTORE], { what: "remove the record create kept of what it found" });
       if (applied.reboot !== "ifNeeded") return;
       const gone = previous.filter((a) => !hasEffect(p.configured, a));
       if (!activeOf(f.cmdline, gone).length) return;

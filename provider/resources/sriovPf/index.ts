@@ -85,7 +85,9 @@ async function converge(
       ]);
     if (inUse) warnings.push(`force: ${change} while in use by ${inUse}`);
   }
-  // A create records the PF as found on the host before changing it, and drops the record once done.
+  // A create records the PF as found on the host before changing it. The
+  // record stays until delete: a create whose last step ran but whose answer
+  // was lost is run again, and must still find it.
   const creating = opts.found === undefined;
   const found = opts.found ?? facts.found ?? foundOf(pf);
   if (creating && p.ops.length && !facts.found)
@@ -101,8 +103,6 @@ async function converge(
         reason: `${who(now, host.name)} has ${now.numVfs} VFs (${now.vfs.length} VF devices) after setting ${inputs.numVfs}; something else changed them at the same time, or the kernel created fewer`,
       },
     ]);
-  if (creating && (p.ops.length || facts.found))
-    await host.run(["rm", "-f", "--", foundPath(pf.pciAddress)], { what: "remove the record of the PF as found, now that create is done" });
   return outputsOf(after, inputs.persist, found, warnings);
 }
 
@@ -123,10 +123,11 @@ async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): 
       restoreMtu,
     });
   }
-  // Every version of these files was rendered here: once they are gone, so are the copies kept of them.
+  // Every version of these files was rendered here: once they are gone, so are the copies kept of them,
+  // and the record of the PF as found.
   const ours = [unitPath(outs.pciAddress), udevRulePath(outs.pciAddress), ...(outs.driver ? [modprobePath(outs.driver)] : [])];
-  await host.run(shScript('b="$1"; shift; for f in "$@"; do [ -e "$f" ] || rm -f -- "$b$f"; done', BACKUP_DIR, ...ours), {
-    what: "remove the backup copies of this resource's files",
+  await host.run(shScript('r="$1"; b="$2"; shift 2; rm -f -- "$r"; for f in "$@"; do [ -e "$f" ] || rm -f -- "$b$f"; done', foundPath(outs.pciAddress), BACKUP_DIR, ...ours), {
+    what: "remove the backup copies of this resource's files and the record of the PF as found",
   });
 }
 
