@@ -199,7 +199,7 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
       if (this.currentTest?.state !== "failed") return;
       await vm.exec(
         `for u in /etc/systemd/system/pulumi-sriov-*.service; do [ -e "$u" ] && systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; systemctl daemon-reload; ` +
-          `if [ -e /etc/modprobe.d/pulumi-sriov-igb.conf ]; then rm -f /etc/modprobe.d/pulumi-sriov-igb.conf; update-initramfs -u >/dev/null 2>&1; fi; for p in ${pf[0].pci} ${pf[1].pci}; do echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; done; true`,
+          `if [ -e /etc/modprobe.d/pulumi-sriov-igb.conf ]; then rm -f /etc/modprobe.d/pulumi-sriov-igb.conf; update-initramfs -u >/dev/null 2>&1; fi; for p in ${pf[0].pci} ${pf[1].pci}; do echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; done; rm -f /var/lib/pulumi-sriov/found/*; true`,
       );
     });
 
@@ -311,7 +311,7 @@ describe("reliability on the lab host: concurrency, dropped connections, drift, 
           `virsh -c qemu:///system detach-interface ${DOMAIN} hostdev --mac 52:54:00:6e:00:01 --config`,
           `for u in /etc/systemd/system/pulumi-sriov-vf-* /etc/systemd/system/pulumi-sriov-pf-${pf[0].pci}.service; do [ -e "$u" ] && systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; systemctl daemon-reload`,
           `echo 0 > /sys/bus/pci/devices/${pf[0].pci}/sriov_numvfs; ip link set ${pf[0].name} mtu 1500`,
-          "rm -f /etc/default/grub.d/zz-pulumi-sriov.cfg; update-grub",
+          "rm -f /etc/default/grub.d/zz-pulumi-sriov.cfg /var/lib/pulumi-sriov/found/*; update-grub",
           "true",
         ].join(" >/dev/null 2>&1; "),
       );

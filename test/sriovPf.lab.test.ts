@@ -75,7 +75,7 @@ describe("SriovPf on the lab host", function () {
     await vm.exec(
       `${nets} for p in ${pf[0].pci} ${pf[1].pci}; do systemctl disable --now pulumi-sriov-pf-$p.service; echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; echo 1 > /sys/bus/pci/devices/$p/sriov_drivers_autoprobe; done; ` +
         `systemctl disable --now 'pulumi-sriov-vf-${pf[1].pci}-*.service'; rm -f /etc/systemd/system/pulumi-sriov-vf-${pf[1].pci}-*.service; ` +
-        `rm -f ${files} /etc/modprobe.d/pulumi-sriov-igb.conf; systemctl daemon-reload; udevadm control --reload; ` +
+        `rm -f ${files} /etc/modprobe.d/pulumi-sriov-igb.conf /var/lib/pulumi-sriov/found/*; systemctl daemon-reload; udevadm control --reload; ` +
         `for n in ${pf[0].name} ${pf[1].name}; do ip link set dev $n mtu 1500; done; true`,
     );
   }
