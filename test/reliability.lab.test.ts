@@ -35,7 +35,7 @@ import { buildXml, el } from "../provider/libvirt/xml";
 import { arm, disarm, installFaults } from "./reliability/faults";
 import { addSecret, figures, record, recordError, recordLogs, trackStack } from "./reliability/figures";
 import { engineEntry, expectOldOrNew, hostVf, Kind, plain, Snapshot, snapshot, withTimeout } from "./reliability/lab";
-import { DeploymentError, DeploymentResult, ProviderProcess, Props, ResourceSpec, secret, Stack } from "./support/engine";
+import { DeploymentResult, ProviderProcess, Props, ResourceSpec, secret, Stack } from "./support/engine";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const providers = require("pulumi-sriov/dist/provider");
@@ -57,15 +57,6 @@ function tinyDomainXml(): string {
   );
 }
 
-async function failureOf(p: Promise<unknown>): Promise<DeploymentError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DeploymentError) return e;
-    throw e;
-  }
-  throw new Error("expected the deployment to fail");
-}
 
 // Take a place in the machine's queue of lab VMs as soon as the suite loads:
 // the guest boots while the suite's other files run.
