@@ -57,7 +57,6 @@ function tinyDomainXml(): string {
   );
 }
 
-
 // Take a place in the machine's queue of lab VMs as soon as the suite loads:
 // the guest boots while the suite's other files run.
 const labReady = sharedLab();
