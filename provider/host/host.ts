@@ -18,6 +18,12 @@ export interface CommandResult {
 
 /** Where the previous content of files we overwrite is kept on the host. */
 export const BACKUP_DIR = "/var/lib/pulumi-sriov/backup";
+/**
+ * Where a create records what it found before changing anything, kept until
+ * delete: a create cut off half-way, or whose answer was lost, is run again
+ * and must still know what delete puts back.
+ */
+export const RECORD_DIR = "/var/lib/pulumi-sriov/found";
 export const LOCK_FILE = "/run/lock/pulumi-sriov.lock";
 
 const SUDO_PASSWORD = /sudo: (a password is required|a terminal is required|no tty present)/;

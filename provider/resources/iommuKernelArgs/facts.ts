@@ -2,7 +2,7 @@
 // probes are argument vectors for one `host.batch`, and `parseFacts` turns
 // their output into Facts without touching the host (so it is testable with
 // recorded output).
-import type { Argv, CommandResult } from "../../host/host";
+import { RECORD_DIR, type Argv, type CommandResult } from "../../host/host";
 import { shScript } from "../../host/quote";
 import { KernelEntry, parseGrubbyInfo } from "./grubby";
 import { firstEntryArgs } from "./grub";
@@ -82,13 +82,8 @@ const FILES_SCRIPT =
 
 const HEALTH_PROBES = ["iommuClass", "groups", "acpi", "kernelLog", "lspci"];
 
-/**
- * Where create keeps the record of what it is about to change while the
- * create is under way, so that a create cut off half-way and run again still
- * knows which of the user's arguments it replaced (by then the files no
- * longer show them).
- */
-export const PENDING_RESTORE = "/var/lib/pulumi-sriov/found/iommu-kernel-args.json";
+/** Create's record of what it replaces in the boot configuration, kept until delete. */
+export const PENDING_RESTORE = `${RECORD_DIR}/iommu-kernel-args.json`;
 
 /** The probes, by name; each an argv for one batch. Planning alone can leave out the health probes. */
 export function probes(opts: { health?: boolean } = {}): { name: string; argv: Argv }[] {

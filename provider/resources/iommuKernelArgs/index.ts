@@ -204,9 +204,7 @@ async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: 
     let f = await gather(host);
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
-    // A create that was cut off left its record: start from what it had found.
-    // The record stays until delete: a create whose last step ran but whose
-    // answer was lost is run again, and must still find it.
+    // A create run again starts from its own record of what it found (RECORD_DIR).
     const pending = creating ? f.pendingRestore : undefined;
     const p = plan(f, det, wanted, pending ?? prior, previousArgs);
     if (creating && p.ops.length && !pending) await host.writeFile(PENDING_RESTORE, JSON.stringify(p.restore) + "\n");

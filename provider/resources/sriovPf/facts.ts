@@ -2,6 +2,7 @@
 // script, and parsed here without touching the host. The script takes its
 // inputs as positional parameters (never spliced into its text); $3 is a
 // root prefix so tests can run it against a fake /sys and /etc.
+import { RECORD_DIR } from "../../host/host";
 import { FoundState, Selector } from "./schema";
 
 export const UNIT_DIR = "/etc/systemd/system";
@@ -17,13 +18,9 @@ export function unitPath(pci: string): string {
 export function udevRulePath(pci: string): string {
   return `${UDEV_DIR}/70-pulumi-sriov-${pci}.rules`;
 }
-/**
- * Where create keeps the PF as it found it while the create is under way, so
- * that a create cut off half-way and run again still knows what delete must
- * put back (by then the host shows the half-applied state).
- */
+/** Create's record of the PF as found (VF count, autoprobe, MTU), kept until delete. */
 export function foundPath(pci: string): string {
-  return `/var/lib/pulumi-sriov/found/sriov-pf-${pci}.json`;
+  return `${RECORD_DIR}/sriov-pf-${pci}.json`;
 }
 
 export function modprobePath(driver: string): string {
@@ -35,7 +32,7 @@ export function vfUnitPattern(pci: string): string {
 }
 
 export const READ_SCRIPT = String.raw`
-kind="$1"; val="$2"; R="$3"; hint="$4"
+kind="$1"; val="$2"; R="$3"; hint="$4"; records="$5"
 S="$R/sys/bus/pci/devices"; E="$R/etc"
 out() { printf '%s' "$1"; shift; for a in "$@"; do printf '\t%s' "$a"; done; printf '\n'; }
 rd() { if [ -r "$1" ] && v=$(cat "$1" 2>/dev/null) && [ -n "$v" ]; then printf '%s' "$v"; else printf -; fi; }
@@ -115,7 +112,7 @@ if [ -n "$fp" ]; then
   unit="/etc/systemd/system/pulumi-sriov-pf-$fp.service"; rule="/etc/udev/rules.d/70-pulumi-sriov-$fp.rules"; conf=
   [ -n "$drv" ] && [ "$drv" != - ] && conf="/etc/modprobe.d/pulumi-sriov-$drv.conf"
   for f in "$unit" "$rule" $conf; do [ -f "$R$f" ] && out file "$f" "$(b64 <"$R$f")"; done
-  fs="/var/lib/pulumi-sriov/found/sriov-pf-$fp.json"; [ -f "$R$fs" ] && out found "$(b64 <"$R$fs")"
+  fs="$records/sriov-pf-$fp.json"; [ -f "$R$fs" ] && out found "$(b64 <"$R$fs")"
   if command -v systemctl >/dev/null 2>&1; then
     u="pulumi-sriov-pf-$fp.service"
     out unit "$(systemctl is-enabled "$u" 2>/dev/null)" "$(systemctl is-active "$u" 2>/dev/null)"
@@ -129,7 +126,7 @@ out end
 
 /** `driverHint`: the PF's last known driver, to find its modprobe file when the device is gone. */
 export function readArgv(kind: Selector, value: string, opts: { root?: string; driverHint?: string } = {}): string[] {
-  return ["sh", "-c", READ_SCRIPT, "sh", kind, value, opts.root ?? "", opts.driverHint ?? ""];
+  return ["sh", "-c", READ_SCRIPT, "sh", kind, value, opts.root ?? "", opts.driverHint ?? "", RECORD_DIR];
 }
 
 export interface PfCandidate {

@@ -85,9 +85,7 @@ async function converge(
       ]);
     if (inUse) warnings.push(`force: ${change} while in use by ${inUse}`);
   }
-  // A create records the PF as found on the host before changing it. The
-  // record stays until delete: a create whose last step ran but whose answer
-  // was lost is run again, and must still find it.
+  // A create records the PF as found before changing it, or starts from that record when run again (RECORD_DIR).
   const creating = opts.found === undefined;
   const found = opts.found ?? facts.found ?? foundOf(pf);
   if (creating && p.ops.length && !facts.found)
