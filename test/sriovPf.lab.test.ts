@@ -180,6 +180,8 @@ describe("SriovPf on the lab host", function () {
     const v = await timed("VirtualFunction create", () => up({ vf1: { pf: pf[1].name, index: 1, mac: VF_MAC } }));
     expect(ops(v)).to.deep.equal({ pf0: "same", pf1: "same", vf1: "create" });
     expect(await vfMac(1, 1)).to.equal(VF_MAC);
+    // A unit that is not running (stopped, or failed while its VF was missing) runs too.
+    await vm.run(`systemctl stop pulumi-sriov-vf-${pf[1].pci}-1.service`);
     const r = await timed("change to 4 VFs with a VF unit", () => up({ pf1: { ...declared.pf1, numVfs: 4 } }));
     expect(ops(r)).to.deep.equal({ pf0: "same", pf1: "update", vf1: "same" });
     expect(opLines(r).some((l) => l.includes(`re-apply the settings of ${pf[1].pci}'s VFs (pulumi-sriov-vf-${pf[1].pci}-1.service)`)), opLines(r).join("\n")).to.equal(true);

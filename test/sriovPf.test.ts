@@ -96,7 +96,7 @@ interface Model {
   files: Record<string, string>;
   enabled: string;
   active: string;
-  vfRestarts: number;
+  vfRestarts: string[];
   kernelWrites: number[];
 }
 
@@ -131,9 +131,9 @@ function applyOp(m: Model, op: Op): void {
   if (a[0] === "systemctl") {
     if (a[1] === "enable") m.enabled = "enabled";
     else if (a[1] === "disable") m.enabled = "disabled";
+    else if (a[1] === "restart" && a[2] === "--") m.vfRestarts.push(...a.slice(3));
     else if (a[1] === "restart") m.active = "active";
     else if (a[1] === "stop") m.active = "inactive";
-    else if (a[1] === "try-restart") m.vfRestarts++;
     else if (a[1] !== "daemon-reload") throw new Error(`unexpected ${a.join(" ")}`);
     return;
   }
@@ -151,7 +151,7 @@ function modelOf(f: Facts): Model {
     files: { ...f.files },
     enabled: f.unit?.enabled ?? "",
     active: f.unit?.active ?? "",
-    vfRestarts: 0,
+    vfRestarts: [],
     kernelWrites: [],
   };
 }
@@ -527,14 +527,23 @@ describe("SriovPf", () => {
       expect(p.persistPath).to.equal(unitPath(PCI));
     });
 
-    it("changing a non-zero count writes 0 first, and re-applies the VFs' settings", () => {
-      const f = facts({ numVfs: 4 }, { files: { [unitPath(PCI)]: renderUnit({ pciAddress: PCI, numVfs: 4, autoprobe: true }) }, unit: { enabled: "enabled", active: "active" }, vfUnits: [`pulumi-sriov-vf-${PCI}-0.service`] });
+    it("changing a non-zero count writes 0 first, and re-applies the settings of the VFs that remain", () => {
+      const vfUnits = [0, 1, 3, 12].map((i) => `pulumi-sriov-vf-${PCI}-${i}.service`);
+      const f = facts({ numVfs: 4 }, { files: { [unitPath(PCI)]: renderUnit({ pciAddress: PCI, numVfs: 4, autoprobe: true }) }, unit: { enabled: "enabled", active: "active" }, vfUnits });
       const { p, m } = run(f, want({ numVfs: 2 }));
       expect(m.kernelWrites).to.deep.equal([0, 2]);
       expect(p.destroys.map((v) => v.pciAddress)).to.have.length(4);
+      // restart (not try-restart) also runs a unit that failed while its VF was missing.
       const last = p.ops[p.ops.length - 1] as Extract<Op, { kind: "run" }>;
-      expect(last.argv).to.deep.equal(["systemctl", "try-restart", `pulumi-sriov-vf-${PCI}-*.service`]);
-      expect(m.vfRestarts).to.equal(1);
+      expect(last.argv).to.deep.equal(["systemctl", "restart", "--", vfUnits[0], vfUnits[1]]);
+      expect(m.vfRestarts).to.deep.equal([vfUnits[0], vfUnits[1]]);
+    });
+
+    it("re-applies nothing when no VF unit is within the new count", () => {
+      const f = facts({ numVfs: 4 }, { files: { [unitPath(PCI)]: renderUnit({ pciAddress: PCI, numVfs: 4, autoprobe: true }) }, unit: { enabled: "enabled", active: "active" }, vfUnits: [`pulumi-sriov-vf-${PCI}-3.service`, `pulumi-sriov-vf-0000:99:00.0-0.service`] });
+      const { p, m } = run(f, want({ numVfs: 2 }));
+      expect(p.ops.some((o) => o.kind === "run" && o.argv.includes("restart") && o.argv.includes("--"))).to.equal(false);
+      expect(m.vfRestarts).to.deep.equal([]);
     });
 
     it("a host already as desired gets no operations", () => {

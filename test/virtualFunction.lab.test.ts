@@ -322,7 +322,7 @@ describe("VirtualFunction on the lab host", function () {
     // SriovPf re-creates VFs when their count changes, then restarts our units.
     await vm.run(
       `echo 0 > /sys/class/net/${pf}/device/sriov_numvfs; echo ${NUM_VFS} > /sys/class/net/${pf}/device/sriov_numvfs; ` +
-        `systemctl try-restart 'pulumi-sriov-vf-${pfPci}-*.service'`,
+        `systemctl restart pulumi-sriov-vf-${pfPci}-1.service pulumi-sriov-vf-${pfPci}-2.service`,
     );
     await expectApplied();
 

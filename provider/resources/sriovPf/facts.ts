@@ -26,9 +26,11 @@ export function foundPath(pci: string): string {
 export function modprobePath(driver: string): string {
   return `${MODPROBE_DIR}/pulumi-sriov-${driver}.conf`;
 }
-/** The VirtualFunction units of one PF, as a systemctl pattern. */
-export function vfUnitPattern(pci: string): string {
-  return `pulumi-sriov-vf-${pci}-*.service`;
+/** The VF index of one of the PF's VirtualFunction units (`pulumi-sriov-vf-<pci>-<index>.service`); NaN for another name. */
+export function vfUnitIndex(pci: string, unit: string): number {
+  const prefix = `pulumi-sriov-vf-${pci}-`;
+  const rest = unit.startsWith(prefix) && unit.endsWith(".service") ? unit.slice(prefix.length, -".service".length) : "";
+  return /^\d+$/.test(rest) ? Number(rest) : NaN;
 }
 
 export const READ_SCRIPT = String.raw`

@@ -3,7 +3,7 @@
 // list a test or a preview shows is exactly what apply runs.
 import { shScript } from "../../host/quote";
 import { InputError } from "../../validate";
-import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, vfUnitPattern, VfFacts } from "./facts";
+import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, vfUnitIndex, VfFacts } from "./facts";
 import { parseModprobe, PersistSettings, renderModprobe, renderUdevRule, renderUnit } from "./render";
 import { Persist } from "./schema";
 
@@ -119,12 +119,14 @@ export function persistOps(facts: Facts, pci: string, driver: string, desired: D
       ops.push({ kind: "write", description: `write ${unit}: ${vfs(desired.numVfs)} on ${pci} at boot, before libvirt and networking`, path: unit, content });
       ops.push({ kind: "run", description: "reload systemd units", argv: ["systemctl", "daemon-reload"] });
     }
-    if (facts.unit?.enabled !== "enabled") ops.push({ kind: "run", description: `enable ${name} at boot`, argv: ["systemctl", "enable", name] });
+    // enable reloads systemd itself unless told not to; once is enough.
+    if (facts.unit?.enabled !== "enabled")
+      ops.push({ kind: "run", description: `enable ${name} at boot`, argv: ["systemctl", "enable", ...(write ? ["--no-reload"] : []), name] });
     // Running the unit now proves it works; the VF count is already right, so it changes nothing.
     if (write || facts.unit?.active === "failed" || facts.unit?.active === "inactive")
       ops.push({ kind: "run", description: `run ${name} now (the VFs are already as it sets them)`, argv: ["systemctl", "restart", name] });
   } else if (facts.files[unit] !== undefined) {
-    ops.push({ kind: "run", description: `disable ${name}`, argv: ["systemctl", "disable", name] });
+    ops.push({ kind: "run", description: `disable ${name}`, argv: ["systemctl", "disable", "--no-reload", name] });
     // A oneshot without ExecStop: stopping it leaves the VFs alone. VF units may
     // depend on it, so it is only stopped once none exist.
     if (facts.unit?.active === "active" && facts.vfUnits.length === 0)
@@ -260,11 +262,16 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
 
   ops.push(...persistOps(facts, pci, pf.driver, desired, { host: opts.host, warnings }));
 
-  if (countChanges && desired.numVfs > 0 && facts.vfUnits.length)
+  // Each VirtualFunction unit file on the host is a VF resource that wants its
+  // settings back on the new VFs. restart, not try-restart: a unit that failed
+  // while its VF was missing must run too. Units of VFs beyond the new count
+  // are left alone: they would wait for a VF that will not come.
+  const reapply = countChanges && desired.numVfs > 0 ? facts.vfUnits.filter((u) => vfUnitIndex(pci, u) < desired.numVfs) : [];
+  if (reapply.length)
     ops.push({
       kind: "run",
-      description: `re-apply the settings of ${pci}'s VFs (${facts.vfUnits.join(", ")})`,
-      argv: ["systemctl", "try-restart", vfUnitPattern(pci)],
+      description: `re-apply the settings of ${pci}'s VFs (${reapply.join(", ")})`,
+      argv: ["systemctl", "restart", "--", ...reapply],
     });
 
   if (desired.persist !== "none")

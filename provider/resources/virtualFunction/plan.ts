@@ -310,7 +310,7 @@ function persistOps(facts: HostFacts, index: number, d: Resolved): Operation[] {
     }
     if (facts.unit.enabled !== "enabled")
       ops.push({ kind: "run", description: `enable ${unit} (runs at boot)`, argv: ["systemctl", "enable", "--no-reload", unit] });
-    // Started once now, so that SriovPf's try-restart re-runs it when it re-creates the VFs.
+    // Started once now: the VF gets its settings from the same script that SriovPf re-runs when it re-creates the VFs.
     if (facts.unit.active !== "active")
       ops.push({
         kind: "run",
@@ -319,7 +319,7 @@ function persistOps(facts: HostFacts, index: number, d: Resolved): Operation[] {
       });
   } else {
     if (facts.unit.enabled === "enabled") ops.push({ kind: "run", description: `disable ${unit}`, argv: ["systemctl", "disable", "--no-reload", unit] });
-    // A removed unit left active would still match SriovPf's try-restart.
+    // Not left active or failed after its file is gone.
     if (facts.unit.active === "active" || facts.unit.active === "failed" || facts.unit.active === "activating")
       ops.push({ kind: "run", description: `stop ${unit}`, argv: ["systemctl", "stop", unit] });
     if (facts.unit.content !== null) ops.push({ kind: "remove", description: `remove ${path}`, path });

@@ -1,7 +1,7 @@
 // The systemd unit that re-applies a VF's attributes and driver binding
 // whenever its VFs come back: at boot (after the PF's VFs exist, before
-// libvirt and networking start) and when SriovPf re-creates VFs and runs
-// `systemctl try-restart 'pulumi-sriov-vf-<pf>-*.service'`. The script is
+// libvirt and networking start) and when SriovPf re-creates VFs and
+// restarts the PF's `pulumi-sriov-vf-<pf>-<index>.service` units. The script is
 // safe to re-run: every step sets a value, none toggles one.
 import { pfUnitName, unitName } from "./schema";
 import { ZERO_MAC } from "./mac";
