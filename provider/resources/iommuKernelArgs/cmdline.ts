@@ -90,3 +90,22 @@ export function conflicts(arg: string, wanted: readonly string[]): boolean {
 
 /** Characters an argument we write may contain: safe unquoted, in single and in double quotes. */
 export const SAFE_ARG = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*(=[A-Za-z0-9_.,:/+@%=-]*)?$/;
+
+/**
+ * The [start, end) ranges to cut to remove the tokens at `remove`: each run of
+ * removed tokens goes with the separator before it, or the one after it when
+ * the run starts the list, so the kept tokens keep their own spacing.
+ */
+export function cutRanges<T>(toks: readonly T[], remove: ReadonlySet<number>, start: (t: T) => number, end: (t: T) => number): [number, number][] {
+  const cuts: [number, number][] = [];
+  for (let i = 0; i < toks.length; i++) {
+    if (!remove.has(i)) continue;
+    let j = i;
+    while (j + 1 < toks.length && remove.has(j + 1)) j++;
+    const prev = i > 0 ? toks[i - 1] : undefined;
+    const next = j + 1 < toks.length ? toks[j + 1] : undefined;
+    cuts.push(prev ? [end(prev), end(toks[j])] : next ? [start(toks[i]), start(next)] : [start(toks[i]), end(toks[j])]);
+    i = j;
+  }
+  return cuts;
+}

@@ -1,7 +1,7 @@
 // Editing a plain command-line file (/etc/kernel/cmdline): the whole file is
 // the argument list. Only the bytes of arguments we touch change; spacing,
 // line breaks and the trailing newline stay as they were.
-import { conflicts, missingArgs, sameArg, splitCmdline } from "./cmdline";
+import { conflicts, cutRanges, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { Edit } from "./restore";
 
 interface Span {
@@ -29,23 +29,8 @@ function spans(text: string): Span[] {
 }
 
 export function removeArgs(text: string, remove: ReadonlySet<number>): string {
-  const toks = spans(text);
-  const cut: [number, number][] = [];
-  let i = 0;
-  while (i < toks.length) {
-    if (!remove.has(i)) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j + 1 < toks.length && remove.has(j + 1)) j++;
-    const prev = i > 0 ? toks[i - 1] : undefined;
-    const next = j + 1 < toks.length ? toks[j + 1] : undefined;
-    cut.push(prev ? [prev.end, toks[j].end] : next ? [toks[i].start, next.start] : [toks[i].start, toks[j].end]);
-    i = j + 1;
-  }
   let out = text;
-  for (const [s, e] of cut.reverse()) out = out.slice(0, s) + out.slice(e);
+  for (const [s, e] of cutRanges(spans(text), remove, (t) => t.start, (t) => t.end).reverse()) out = out.slice(0, s) + out.slice(e);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // character of an assigned value keeps the position of its raw bytes, so an
 // edit replaces exactly the bytes of the arguments it touches and leaves
 // quoting styles, comments, escapes and everything else as they were.
+import { cutRanges } from "./cmdline";
 
 export type QuoteCtx = "dq" | "sq" | "unq";
 
@@ -354,22 +355,8 @@ export function wordTokens(word: Word): ArgToken[] {
 
 /** The raw text of a word with some of its arguments removed (and the whitespace that separated them). */
 export function removeTokens(text: string, word: Word, remove: ReadonlySet<number>): string {
-  const toks = wordTokens(word);
   const drop = new Set<number>();
-  let i = 0;
-  while (i < toks.length) {
-    if (!remove.has(i)) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j + 1 < toks.length && remove.has(j + 1)) j++;
-    const prevKept = i > 0 ? toks[i - 1] : undefined;
-    const nextKept = j + 1 < toks.length ? toks[j + 1] : undefined;
-    const [from, to] = prevKept ? [prevKept.last + 1, toks[j].last] : nextKept ? [toks[i].first, nextKept.first - 1] : [toks[i].first, toks[j].last];
-    for (let k = from; k <= to; k++) drop.add(k);
-    i = j + 1;
-  }
+  for (const [from, to] of cutRanges(wordTokens(word), remove, (t) => t.first, (t) => t.last + 1)) for (let k = from; k < to; k++) drop.add(k);
   const ranges = word.pieces.filter((_, k) => drop.has(k)).map((p) => [p.start, p.end] as const);
   let out = "";
   let pos = word.start;

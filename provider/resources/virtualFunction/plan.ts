@@ -6,23 +6,11 @@ import type { Argv } from "../../host";
 import { shScript } from "../../host/quote";
 import type { HostFacts, VfAttributes } from "./facts";
 import { defaultMac, ZERO_MAC } from "./mac";
-import { DriverMode, LinkState, RESET, unitName, unitPath, VfInputs, VfOutputs, VlanProtocol } from "./schema";
+import { DriverMode, RESET, unitName, unitPath, VfInputs, VfOutputs, VlanProtocol } from "./schema";
 import { renderUnit } from "./unit";
 
-/** Everything a VF should be, with the MAC resolved. */
-export interface Resolved {
-  mac: string;
-  vlan: number;
-  qos: number;
-  vlanProtocol: VlanProtocol;
-  spoofCheck: boolean;
-  trust: boolean;
-  linkState: LinkState;
-  minTxRate: number;
-  maxTxRate: number;
-  driver: DriverMode;
-  persist: boolean;
-}
+/** Everything a VF should be: its inputs with the MAC and VLAN resolved. */
+export type Resolved = Omit<VfInputs, "pf" | "index" | "mac" | "vlan"> & { mac: string; vlan: number };
 
 /** The MAC this resource applied last: the input, or the derived one reported in outputs. */
 export function ownMac(applied: VfInputs, outs: VfOutputs): string {
