@@ -163,6 +163,24 @@ describe("SriovPf on the lab host", function () {
     expect(u).to.include("echo 2 > $$d/sriov_numvfs").and.include("echo 0 > $$d/sriov_drivers_autoprobe");
   });
 
+  it("a create the kernel refuses before anything changed reports the write and keeps no record of the PF", async () => {
+    // sriov_numvfs made read-only by a bind mount: the VF write fails as a driver's refusal would.
+    const f = sys(pf[1].pci, "sriov_numvfs");
+    await vm.run(`echo 0 > /run/numvfs-ro; mount --bind /run/numvfs-ro ${f}; mount -o remount,ro,bind ${f}`);
+    try {
+      const before = await hostSnapshot();
+      const e = await timed("refused VF write", () => deploymentFailure(up({ pf1: { macAddress: PF_MACS[1], numVfs: 3, persist: "udev" } })));
+      expect(e.message).to.include(pf[1].pci).and.include("Read-only file system").and.include("applied on").and.include(": nothing");
+      // (The last line counts the write marks in the kernel log, which the attempt adds to.)
+      const withoutMarks = (snap: string) => snap.trim().split("\n").slice(0, -1);
+      expect(withoutMarks(await hostSnapshot())).to.deep.equal(withoutMarks(before));
+      expect((await vm.exec(`ls /var/lib/pulumi-sriov/found/sriov-pf-${pf[1].pci}.json`)).code, "record of the PF as found").to.not.equal(0);
+    } finally {
+      await vm.run(`umount ${f}`);
+      delete declared.pf1;
+    }
+  });
+
   it("finds PF 1 by MAC and gives it 3 VFs and MTU 9000, persisted by a udev rule", async () => {
     const r = await timed("create 3 VFs by MAC (udev)", () => up({ pf1: { macAddress: PF_MACS[1].toUpperCase(), numVfs: 3, persist: "udev", mtu: 9000 } }));
     expect(r.steps.map((s) => s.op)).to.deep.equal(["same", "create"]);

@@ -1,7 +1,7 @@
 // SriovPf: the VF count of one physical function, its autoprobe flag and MTU,
 // made to survive reboots (systemd unit, udev rule or module option), and
 // changed only when no running domain or active pool network would lose a VF.
-import { BACKUP_DIR, shScript } from "../../host";
+import { BACKUP_DIR, PartialApplyError, shScript } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { InputError } from "../../validate";
 import { execute, readFacts, usersOf } from "./apply";
@@ -88,9 +88,16 @@ async function converge(
   // A create records the PF as found before changing it, or starts from that record when run again (RECORD_DIR).
   const creating = opts.found === undefined;
   const found = opts.found ?? facts.found ?? foundOf(pf);
-  if (creating && p.ops.length && !facts.found)
-    await host.writeFile(foundPath(pf.pciAddress), renderFound(found));
-  await execute(host, p.ops, who(pf, host.name), log(host.name, pf.pciAddress));
+  const recording = creating && p.ops.length > 0 && !facts.found;
+  if (recording) await host.writeFile(foundPath(pf.pciAddress), renderFound(found));
+  try {
+    await execute(host, p.ops, who(pf, host.name), log(host.name, pf.pciAddress));
+  } catch (e) {
+    // Nothing changed: a record kept now could only go stale before the next create.
+    if (recording && e instanceof PartialApplyError && e.applied.length === 0)
+      await host.removeFile(foundPath(pf.pciAddress)).catch(() => undefined);
+    throw e;
+  }
   const after = p.ops.length ? await readFacts(host, "pciAddress", pf.pciAddress) : facts;
   const now = after.pf;
   if (!now) throw new InputError([{ property: "pciAddress", reason: `${pf.pciAddress} disappeared from ${host.name} while it was being configured` }]);
