@@ -26,12 +26,6 @@ export function foundPath(pci: string): string {
 export function modprobePath(driver: string): string {
   return `${MODPROBE_DIR}/pulumi-sriov-${driver}.conf`;
 }
-/** The VF index of one of the PF's VirtualFunction units (`pulumi-sriov-vf-<pci>-<index>.service`); NaN for another name. */
-export function vfUnitIndex(pci: string, unit: string): number {
-  const prefix = `pulumi-sriov-vf-${pci}-`;
-  const rest = unit.startsWith(prefix) && unit.endsWith(".service") ? unit.slice(prefix.length, -".service".length) : "";
-  return /^\d+$/.test(rest) ? Number(rest) : NaN;
-}
 
 export const READ_SCRIPT = String.raw`
 kind="$1"; val="$2"; R="$3"; hint="$4"; records="$5"

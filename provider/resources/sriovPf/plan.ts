@@ -3,7 +3,8 @@
 // list a test or a preview shows is exactly what apply runs.
 import { shScript } from "../../host/quote";
 import { InputError } from "../../validate";
-import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, vfUnitIndex, VfFacts } from "./facts";
+import { unitName as vfUnitName } from "../virtualFunction/schema";
+import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, VfFacts } from "./facts";
 import { parseModprobe, PersistSettings, renderModprobe, renderUdevRule, renderUnit } from "./render";
 import { Persist } from "./schema";
 
@@ -266,7 +267,8 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
   // settings back on the new VFs. restart, not try-restart: a unit that failed
   // while its VF was missing must run too. Units of VFs beyond the new count
   // are left alone: they would wait for a VF that will not come.
-  const reapply = countChanges && desired.numVfs > 0 ? facts.vfUnits.filter((u) => vfUnitIndex(pci, u) < desired.numVfs) : [];
+  const remaining = new Set(Array.from({ length: countChanges ? desired.numVfs : 0 }, (_, i) => vfUnitName(pci, i)));
+  const reapply = facts.vfUnits.filter((u) => remaining.has(u));
   if (reapply.length)
     ops.push({
       kind: "run",
