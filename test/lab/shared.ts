@@ -1,8 +1,8 @@
 /**
  * One lab VM per test process, shared by every test that leaves the guest as
  * it found it. Started lazily on first use; stopped by a mocha root after-all
- * hook (registered when this module is loaded by a spec file) and, as a last
- * resort, when the process exits.
+ * hook (registered when this module is loaded by a spec file) or, in a mocha
+ * worker process, when the process exits.
  */
 import { LabVm, LabVmOptions } from "./vm";
 
@@ -40,8 +40,10 @@ export async function stopSharedLab(): Promise<void> {
 }
 
 // Under mocha, a module loaded while spec files are being loaded registers
-// this on the root suite: the VM stops once after all tests.
-if (typeof after === "function") {
+// this on the root suite: the VM stops once after all tests. In a worker
+// process (files run in parallel) the root suite is one file's: the VM then
+// serves every file of that worker and is killed when the worker exits.
+if (typeof after === "function" && process.env.MOCHA_WORKER_ID === undefined) {
   after("stop the shared lab VM", async function () {
     this.timeout(60000);
     await stopSharedLab();

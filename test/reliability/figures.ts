@@ -2,9 +2,12 @@
 // records what it tried here: bad inputs, injected faults and recoveries,
 // and every piece of text a user could see (serialized state and outputs,
 // error messages, provider process logs, serialized providers). After all
-// tests, a root hook scans that text for every password and private key the
-// suite used, prints ONE line of figures, and fails the run if any secret
-// was found.
+// each test file, a root hook (test/support/rootHooks.ts) scans that text for
+// every password and private key the file used and fails the file if any
+// secret was found; after the run, ONE line of figures sums them all.
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { dirname, join } from "path";
 import { isSecret, LogEntry, Stack, StateEntry } from "../support/engine";
 
 export const figures = {
@@ -93,27 +96,59 @@ export function scanForSecrets(): { where: string; what: string }[] {
   return hits;
 }
 
-export function figuresLine(): string {
-  const f = figures;
+export function figuresLine(f: typeof figures, secretStrings: number): string {
   return (
     `reliability figures: inputs tried ${f.inputsTried}, rejected ${f.inputsRejected}; ` +
     `injection values ${f.injectionValues} (rejected by check ${f.injectionRejected}, sent to a host ${f.injectionSentToHost}, executed ${f.injectionExecuted}); ` +
     `host-key refusals ${f.hostKeyRefusals}; ` +
     `faults injected ${f.faultsInjected}, recovered ${f.faultsRecovered}; ` +
     `drift made ${f.driftsMade}, detected ${f.driftsDetected}, repaired ${f.driftsRepaired}; ` +
-    `secrets found ${f.secretsFound} (in ${f.textsScanned} texts, ${secrets.size} secret strings)`
+    `secrets found ${f.secretsFound} (in ${f.textsScanned} texts, ${secretStrings} secret strings)`
   );
 }
 
-let registered = false;
-if (typeof after === "function" && !registered) {
-  registered = true;
-  after("reliability: scan for secrets, print the figures", function () {
-    const hits = scanForSecrets();
-    figures.secretsFound = hits.length;
-    process.stdout.write(`\n${figuresLine()}\n`);
-    if (hits.length)
-      throw new Error(`secret text found where users can see it:\n${hits.map((h) => `- ${h.what} in ${h.where}`).join("\n")}`);
-    if (secrets.size === 0 && evidence.length > 0) throw new Error("no secrets were registered: the scan proved nothing");
-  });
+/**
+ * After each test file (a root hook: once per file when files run in worker
+ * processes, once at the end otherwise): scans what this process recorded for
+ * secrets, adds its figures to the run's totals, and starts afresh. Fails the
+ * file if a secret was found, or if text was recorded but no secret was
+ * registered (the scan would prove nothing).
+ */
+export function finishFile(): void {
+  const recorded = evidence.length > 0 || stacks.length > 0 || Object.values(figures).some((n) => n > 0);
+  if (!recorded) return;
+  const hits = scanForSecrets();
+  figures.secretsFound = hits.length;
+  const line = JSON.stringify({ ...figures, secretStrings: secrets.size });
+  const unproven = secrets.size === 0 && evidence.length > 0;
+  if (process.env[TOTALS_ENV]) appendFileSync(process.env[TOTALS_ENV]!, line + "\n");
+  else process.stdout.write(`\n${figuresLine(figures, secrets.size)}\n`);
+  evidence.length = 0;
+  stacks.length = 0;
+  secrets.clear();
+  for (const k of Object.keys(figures) as (keyof typeof figures)[]) figures[k] = 0;
+  if (hits.length) throw new Error(`secret text found where users can see it:\n${hits.map((h) => `- ${h.what} in ${h.where}`).join("\n")}`);
+  if (unproven) throw new Error("no secrets were registered: the scan proved nothing");
+}
+
+const TOTALS_ENV = "PULUMI_SRIOV_RELIABILITY_TOTALS";
+
+/** Before any test file: where each file's figures go (worker processes inherit it). */
+export function startTotals(): void {
+  const dir = mkdtempSync(join(tmpdir(), "pulumi-sriov-figures-"));
+  process.env[TOTALS_ENV] = join(dir, "figures.jsonl");
+}
+
+/** After every test file: ONE line of figures for the whole run. */
+export function printTotals(): void {
+  const file = process.env[TOTALS_ENV];
+  if (!file) return;
+  delete process.env[TOTALS_ENV];
+  const lines = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
+  rmSync(dirname(file), { recursive: true, force: true });
+  if (lines.length === 0) return;
+  const sum: Record<string, number> = {};
+  for (const l of lines) for (const [k, v] of Object.entries(JSON.parse(l) as Record<string, number>)) sum[k] = (sum[k] ?? 0) + v;
+  const { secretStrings, ...f } = sum;
+  process.stdout.write(`\n${figuresLine(f as typeof figures, secretStrings)}\n`);
 }
