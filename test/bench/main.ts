@@ -289,7 +289,7 @@ async function main(): Promise<number> {
           `endpoints of the same guest: each endpoint is its own address in the network namespace, hence its own pooled SSH connection, ` +
           `handshake and host lock in the provider. The configure rows give each host its own PF (the lab has two, so N ≤ 2) with ` +
           `${NUM_VFS} VFs and a pool network (kernel arguments are per machine and left out). The no-op rows reuse the configured state ` +
-          `for more endpoints (host k reads PF k mod 2). All hosts share the guest's 2 emulated vCPUs, its sshd and its lock file ` +
+          `for more endpoints (host k reads PF k mod 2). All hosts share the guest's emulated vCPU, its sshd and its lock file ` +
           `(writes of different "hosts" are serialised by the flock, which separate machines would not do), so wall time here grows ` +
           `faster with N than on a real fleet: it is an upper bound.`,
       );

@@ -32,7 +32,7 @@ export interface LabVmOptions {
   name?: string;
   /** Guest memory in MiB (default 2048, or LAB_MEMORY_MB). */
   memoryMb?: number;
-  /** Guest vCPUs (default 2, or LAB_SMP). */
+  /** Guest vCPUs (default 1, or LAB_SMP): under TCG a second vCPU slows fork-heavy work (update-grub) about 2×. */
   smp?: number;
   /**
    * Keep the overlay disk across runs in `.lab/vms/<name>/` instead of a fresh
@@ -264,7 +264,7 @@ export class LabVm {
     if (!/^[A-Za-z0-9_.-]{1,40}$/.test(this.name)) throw new Error(`lab: bad VM name ${JSON.stringify(this.name)}`);
     this.image = image;
     this.memoryMb = opts.memoryMb ?? envNumber("LAB_MEMORY_MB") ?? 2048;
-    this.smp = opts.smp ?? envNumber("LAB_SMP") ?? 2;
+    this.smp = opts.smp ?? envNumber("LAB_SMP") ?? 1;
     this.persistentOverlay = opts.persistentOverlay ?? false;
     this.bootTimeoutMs = opts.bootTimeoutMs ?? (envNumber("LAB_BOOT_TIMEOUT_S") ?? 600) * 1000;
     this.log = opts.log ?? defaultLog;
