@@ -2,12 +2,12 @@
 // the argument model, the shell-file reader, detection, facts parsing,
 // health warnings, drift, and the executor's rollback (on a local shell).
 import { expect } from "chai";
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { BACKUP_DIR, RemoteHost } from "../provider/host/host";
 import { ExecResult, OpenChannel, Transport } from "../provider/host/transport";
+import { localShell } from "./support/localShell";
 import { lifecycle } from "../provider/resource";
 import { UNKNOWN } from "../provider/validate";
 import { spec, execute, observedInputs } from "../provider/resources/iommuKernelArgs";
@@ -416,15 +416,7 @@ class LocalTransport implements Transport {
   readonly name = "root@local-test:22";
   readonly needsSudo = false;
   exec(command: string, stdin?: Buffer | string): Promise<ExecResult> {
-    return new Promise((resolve) => {
-      const child = spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on("data", (d) => out.push(d));
-      child.stderr.on("data", (d) => err.push(d));
-      child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
-      child.stdin.end(stdin ?? "");
-    });
+    return localShell(command, stdin);
   }
   open(): Promise<OpenChannel> {
     throw new Error("not used");

@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { RemoteHost } from "../provider/host";
 import type { ExecResult, OpenChannel, Transport } from "../provider/host/transport";
+import { collect } from "./support/localShell";
 import type { Ctx } from "../provider/resource";
 import { networkUsers } from "../provider/libvirt/users";
 import { buildXml, parseXml } from "../provider/libvirt/xml";
@@ -49,17 +50,7 @@ class FakeHost {
     const transport: Transport = {
       name: "root@fake:22",
       needsSudo: false,
-      exec: (command, stdin) =>
-        new Promise<ExecResult>((resolve) => {
-          const c = run(command);
-          const out: Buffer[] = [];
-          const err: Buffer[] = [];
-          c.stdout.on("data", (b) => out.push(b));
-          c.stderr.on("data", (b) => err.push(b));
-          c.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
-          c.stdin.on("error", () => undefined);
-          c.stdin.end(stdin ?? "");
-        }),
+      exec: (command, stdin) => collect(run(command), stdin),
       open: async (command): Promise<OpenChannel> => {
         // The host lock: a command that stays open until closed.
         const c = run(command.replace("/run/lock/pulumi-sriov.lock", path.join(this.dir, "lock")).replace("mkdir -p /run/lock", "true"));

@@ -3,10 +3,9 @@
 // virsh output parsing, and the operation executor against a local shell.
 import { expect } from "chai";
 import * as fc from "fast-check";
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { buildXml, el, parseXml, XmlElement, XmlError } from "../provider/libvirt/xml";
+import { buildXml, el, parseXml, XmlError } from "../provider/libvirt/xml";
 import { pciElement, pciFromElement, pciParts, pciString } from "../provider/libvirt/pci";
 import {
   NetworkDef,
@@ -22,7 +21,8 @@ import { infoFlag, isNotFound, isVirshMissing, libvirtMessage, parseInfo, parseN
 import { execute, Operation } from "../provider/libvirt/exec";
 import { parsePort, renderPort } from "../provider/libvirt/port";
 import { HostCommandError, PartialApplyError, RemoteHost } from "../provider/host";
-import type { ExecResult, OpenChannel, Transport } from "../provider/host/transport";
+import type { OpenChannel, Transport } from "../provider/host/transport";
+import { localShell } from "./support/localShell";
 
 const FIXTURES = path.join(__dirname, "fixtures", "libvirt");
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "utf8");
@@ -331,18 +331,10 @@ describe("virsh helpers", () => {
 
 /** A transport that runs commands in a local shell: the executor and RemoteHost.batch for real. */
 function localTransport(log: string[]): Transport {
-  const exec = (command: string, stdin?: Buffer | string) =>
-    new Promise<ExecResult>((resolve) => {
-      log.push(command);
-      const c = spawn("sh", ["-c", command]);
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      c.stdout.on("data", (b) => out.push(b));
-      c.stderr.on("data", (b) => err.push(b));
-      c.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
-      c.stdin.on("error", () => undefined); // the command may exit without reading it
-      c.stdin.end(stdin ?? "");
-    });
+  const exec = (command: string, stdin?: Buffer | string) => {
+    log.push(command);
+    return localShell(command, stdin);
+  };
   return {
     name: "root@local:22",
     needsSudo: false,
