@@ -104,8 +104,8 @@ describe("VirtualFunction on the lab host", function () {
     await vm.run(
       `ip link set dev ${pf} up; echo 0 > /sys/class/net/${pf}/device/sriov_numvfs; echo ${NUM_VFS} > /sys/class/net/${pf}/device/sriov_numvfs; ` +
         `printf '%s\\n' '[Unit]' 'Before=libvirtd.service network-pre.target' '[Service]' 'Type=oneshot' 'RemainAfterExit=yes' ` +
-        // Like SriovPf's unit, it waits for the PF's driver: igb loads from the root file system, while units start.
-        `'ExecStart=/bin/sh -c "until [ -e /sys/bus/pci/devices/${pfPci}/net ]; do sleep 0.1; done; echo ${NUM_VFS} > /sys/bus/pci/devices/${pfPci}/sriov_numvfs; ip link set dev $$(ls /sys/bus/pci/devices/${pfPci}/net) up"' '[Install]' 'WantedBy=multi-user.target' ` +
+        // Like SriovPf's unit, it waits for the PF's driver (and udev's renaming, before the link goes up).
+        `'ExecStart=/bin/sh -c "until [ -e /sys/bus/pci/devices/${pfPci}/net ]; do sleep 0.1; done; udevadm settle; echo ${NUM_VFS} > /sys/bus/pci/devices/${pfPci}/sriov_numvfs; ip link set dev $$(ls /sys/bus/pci/devices/${pfPci}/net) up"' '[Install]' 'WantedBy=multi-user.target' ` +
         `> /etc/systemd/system/pulumi-sriov-pf-${pfPci}.service; systemctl daemon-reload; systemctl enable pulumi-sriov-pf-${pfPci}.service`,
     );
     // Wait for the link (the lab joins both PFs with a hub).
