@@ -40,11 +40,6 @@ export interface ReliabilityLab {
   pwConn: any;
   /** The two igb PFs: 0000:01:00.0 and 0000:02:00.0. */
   pf: { name: string; pci: string }[];
-  /** The GRUB files (path and hash), /etc/default/grub's text, grub.cfg's first linux line and /proc/cmdline, as found. */
-  origGrub: string;
-  origGrubText: string;
-  origLinux: string;
-  origCmdline: string;
   timed<T>(what: string, f: () => Promise<T>): Promise<T>;
   /** Adds to a timing measured by hand. */
   addTime(what: string, ms: number): void;
@@ -63,15 +58,14 @@ export function useReliabilityLab(label: string): ReliabilityLab {
   const labReady = sharedLab();
   labReady.catch(() => undefined);
   const timings: Record<string, number> = {};
+  // As found: put back by the tear-down.
+  let foundGrubText = "";
+  let foundCmdline = "";
   const ctx = {
     pf: [
       { name: "", pci: "0000:01:00.0" },
       { name: "", pci: "0000:02:00.0" },
     ],
-    origGrub: "",
-    origGrubText: "",
-    origLinux: "",
-    origCmdline: "",
     addTime(what: string, ms: number) {
       timings[what] = (timings[what] ?? 0) + ms;
     },
@@ -110,10 +104,8 @@ export function useReliabilityLab(label: string): ReliabilityLab {
     record("lab password connection user", `${ctx.pwConn.user} (sudo: ${hasSudo})`);
     await vm.run("systemctl is-active libvirtd >/dev/null || systemctl start libvirtd");
     await vm.run(`virsh -c qemu:///system dominfo ${DOMAIN} >/dev/null 2>&1 || virsh -c qemu:///system define /dev/stdin`, { input: tinyDomainXml() });
-    ctx.origGrub = await ctx.grubFiles();
-    ctx.origGrubText = await vm.run("cat /etc/default/grub");
-    ctx.origLinux = await ctx.linuxLine();
-    ctx.origCmdline = (await vm.run("cat /proc/cmdline")).trim();
+    foundGrubText = await vm.run("cat /etc/default/grub");
+    foundCmdline = (await vm.run("cat /proc/cmdline")).trim();
     expect(ctx.pf.map((p) => p.name).filter(Boolean)).to.have.length(2);
   });
 
@@ -131,10 +123,10 @@ export function useReliabilityLab(label: string): ReliabilityLab {
         `virsh -c qemu:///system undefine ${DOMAIN} >/dev/null 2>&1; rm -f /etc/ssh/sshd_config.d/00-reliability.conf /etc/sudoers.d/${PW_USER}; ` +
           `userdel -r ${PW_USER} >/dev/null 2>&1; systemctl reload ssh; true`,
       );
-      if ((await vm.run("cat /etc/default/grub")) !== ctx.origGrubText) {
-        await vm.run("cat > /etc/default/grub && update-grub 2>/dev/null", { input: ctx.origGrubText });
+      if ((await vm.run("cat /etc/default/grub")) !== foundGrubText) {
+        await vm.run("cat > /etc/default/grub && update-grub 2>/dev/null", { input: foundGrubText });
       }
-      if ((await vm.run("cat /proc/cmdline")).trim() !== ctx.origCmdline) await vm.reboot();
+      if ((await vm.run("cat /proc/cmdline")).trim() !== foundCmdline) await vm.reboot();
     }
     process.stderr.write(`reliability lab timings, ${label} (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 1000)])))}\n`);
     await closeAllConnections();
