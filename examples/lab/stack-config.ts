@@ -60,3 +60,22 @@ export function withLabConnection(file: StackFile, lab: LabConnectionDetails): {
   config.sshPrivateKey = lab.privateKey;
   return { config, secretKeys: ["sshPrivateKey"] };
 }
+
+/**
+ * The lab stack file's configuration (keys with their namespace, as in
+ * Pulumi.lab.yaml) pointed at a running lab: the one host's connection gets
+ * the lab's address, port, user and pinned host key. Encrypted values are left
+ * out (the caller sets the lab's key as a secret).
+ */
+export function labStackConfig(text: string, project: string, lab: Omit<LabConnectionDetails, "privateKey">): Record<string, unknown> {
+  const config = (((yaml.load(text) ?? {}) as any).config ?? {}) as Record<string, any>;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (value && typeof value === "object" && !Array.isArray(value) && "secure" in value) continue;
+    out[key.includes(":") ? key : `${project}:${key}`] = JSON.parse(JSON.stringify(value));
+  }
+  const hosts = out[`${project}:hosts`] as any[];
+  if (!Array.isArray(hosts) || hosts.length !== 1) throw new Error("the lab stack must list exactly one host under `hosts`");
+  hosts[0].connection = { ...(hosts[0].connection ?? {}), host: lab.host, port: lab.port, user: lab.user, hostKey: lab.hostKey };
+  return out;
+}

@@ -45,6 +45,11 @@ export interface LabVmOptions {
   log?: (line: string) => void;
   /** Use this image instead of building/looking up the cached one. */
   image?: LabImage;
+  /**
+   * Forward SSH from this loopback port (default: a free one). A fixed port
+   * keeps the connection, and so a stack's state, the same across runs.
+   */
+  sshPort?: number;
 }
 
 /** Same field names as @pulumi/command's remote `connection`. */
@@ -253,6 +258,7 @@ export class LabVm {
   private slot?: string;
   private watchdog?: ChildProcess;
   private sshPort = 0;
+  private readonly fixedPort?: number;
   private sshReady = false;
   private stopped = false;
   private bootStarted = Date.now();
@@ -266,6 +272,7 @@ export class LabVm {
     this.memoryMb = opts.memoryMb ?? envNumber("LAB_MEMORY_MB") ?? 2048;
     this.smp = opts.smp ?? envNumber("LAB_SMP") ?? 1;
     this.persistentOverlay = opts.persistentOverlay ?? false;
+    this.fixedPort = opts.sshPort;
     this.bootTimeoutMs = opts.bootTimeoutMs ?? (envNumber("LAB_BOOT_TIMEOUT_S") ?? 600) * 1000;
     this.log = opts.log ?? defaultLog;
     const runsDir = path.join(LAB_DIR, "runs");
@@ -415,7 +422,7 @@ export class LabVm {
     this.prepareOverlay();
     fs.writeFileSync(this.serialLogPath, "");
     for (let attempt = 1; ; attempt++) {
-      const port = await freeLoopbackPort();
+      const port = this.fixedPort ?? await freeLoopbackPort();
       this.sshPort = port;
       fs.writeFileSync(this.knownHostsPath, `[127.0.0.1]:${port} ${this.image.hostKey}\n`);
       this.qemuExit = undefined;
@@ -438,6 +445,8 @@ export class LabVm {
         `${this.smp} vCPU, ${this.memoryMb} MiB, serial log ${this.serialLogPath})`);
       // A port taken between probing and QEMU binding it makes QEMU exit at once.
       await sleep(500);
+      if (this.qemuExit && /host forwarding|hostfwd/i.test(this.qemuStderr) && this.fixedPort !== undefined)
+        throw this.bootFailure(`loopback port ${port} is taken (another lab, or another program, listens on it)`);
       if (this.qemuExit && /host forwarding|hostfwd/i.test(this.qemuStderr) && attempt < 5) {
         this.log(`lab[${this.name}]: port ${port} was taken; retrying`);
         continue;

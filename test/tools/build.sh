@@ -11,11 +11,17 @@ key=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" "$here/$plugin" | sha25
 cache=${PULUMI_SRIOV_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-sriov/tools}
 dest=$cache/$key
 
-if [ -x "$dest/bin/pulumi" ] && [ -x "$dest/bin/$plugin" ]; then
-  echo "tools: $("$dest/bin/pulumi" version) (built before, $dest)" >&2
+built() {
+  [ -x "$dest/bin/pulumi" ] && [ -x "$dest/bin/$plugin" ] || return 1
+  echo "tools: pulumi $("$dest/bin/pulumi" version) (built before, $dest)" >&2
   echo "$dest/bin"
-  exit 0
-fi
+}
+built && exit 0
+# One build at a time (test workers may ask at once); the others then find it built.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+built && exit 0
 
 if ! command -v go >/dev/null; then
   if [ -x /usr/local/go/bin/go ]; then PATH=/usr/local/go/bin:$PATH; else
@@ -24,7 +30,6 @@ fi
 version=$(cd "$here" && go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3)
 echo "tools: building pulumi $version from its Go modules ($(go version | cut -d' ' -f3); the first build takes several minutes)" >&2
 started=$(date +%s)
-mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin"
@@ -41,5 +46,5 @@ chmod +x "$tmp/bin/$plugin"
 rm -rf "$dest"
 mv "$tmp" "$dest"
 trap - EXIT
-echo "tools: built $("$dest/bin/pulumi" version) in $(( $(date +%s) - started )) s ($dest)" >&2
+echo "tools: built pulumi $("$dest/bin/pulumi" version) in $(( $(date +%s) - started )) s ($dest)" >&2
 echo "$dest/bin"
