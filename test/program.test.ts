@@ -14,7 +14,7 @@ import {
   resolveHost,
 } from "../examples/fleet/config";
 import { deployFleet, fleetOutputs, readStackConfig, runFleet } from "../examples/fleet/program";
-import { parseStackFile, projectName, withLabConnection } from "../examples/lab/stack-config";
+import { labStackConfig, parseStackFile, projectName } from "../examples/lab/stack-config";
 import { installMocks, isSecretValue, MockRun, plainStrings, valueOf } from "./sdk-mocks";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -315,10 +315,10 @@ describe("project and lab stack files", () => {
 
   it("the lab stack declares kernel args (reboot ifNeeded) → 4 VFs on the first igb PF → VF attributes → pool network", async () => {
     const run = await installMocks({ project, stack: "lab" });
-    const { config, secretKeys } = withLabConnection(labFile, { host: "127.0.0.1", port: 40022, user: "root", privateKey: KEY, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILab" });
+    const config = labStackConfig(fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8"), project, { host: "127.0.0.1", port: 40022, user: "root", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILab" });
     runtimeConfig.setAllConfig(
-      Object.fromEntries(Object.entries(config).map(([k, v]) => [`${project}:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
-      secretKeys.map((k) => `${project}:${k}`),
+      { ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])), [`${project}:sshPrivateKey`]: KEY },
+      [`${project}:sshPrivateKey`],
     );
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const program = require(path.join(ROOT, "examples/fleet/index.ts"));
@@ -367,14 +367,14 @@ describe("stack files", () => {
   });
 
   it("points the lab stack at a running lab without changing the file's other settings", () => {
-    const f = parseStackFile(fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8"), "sriov-fleet");
-    const before = JSON.stringify(f.config);
-    const { config, secretKeys } = withLabConnection(f, { host: "127.0.0.1", port: 41234, user: "root", privateKey: KEY, hostKey: "ssh-ed25519 AAAAX" });
-    expect(JSON.stringify(f.config)).to.equal(before);
-    expect((config as any).hosts[0].connection).to.deep.equal({ host: "127.0.0.1", port: 41234, user: "root", hostKey: "ssh-ed25519 AAAAX" });
-    expect(config.sshPrivateKey).to.equal(KEY);
-    expect(secretKeys).to.deep.equal(["sshPrivateKey"]);
-    expect(() => withLabConnection({ ...f, config: { hosts: [] } }, { host: "h", port: 1, user: "u", privateKey: KEY, hostKey: "k" })).to.throw(/exactly one host/);
+    const text = fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8");
+    const f = parseStackFile(text, "sriov-fleet");
+    const config = labStackConfig(text, "sriov-fleet", { host: "127.0.0.1", port: 41234, user: "root", hostKey: "ssh-ed25519 AAAAX" });
+    expect(Object.keys(config).sort()).to.deep.equal(["sriov-fleet:hosts", "sriov-fleet:waveSize"]);
+    const hosts = config["sriov-fleet:hosts"] as any[];
+    expect(hosts[0].connection).to.deep.equal({ host: "127.0.0.1", port: 41234, user: "root", hostKey: "ssh-ed25519 AAAAX" });
+    expect({ ...hosts[0], connection: undefined }).to.deep.equal({ ...(f.config.hosts as any[])[0], connection: undefined });
+    expect(() => labStackConfig("config:\n  sriov-fleet:hosts: []\n", "sriov-fleet", { host: "h", port: 1, user: "u", hostKey: "k" })).to.throw(/exactly one host/);
   });
 });
 

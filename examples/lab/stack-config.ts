@@ -1,5 +1,5 @@
-// Reading a Pulumi stack file (Pulumi.<stack>.yaml) the way the CLI hands it
-// to a program, and pointing the lab stack at a running lab VM.
+// Reading a Pulumi stack file (Pulumi.<stack>.yaml), and pointing the lab
+// stack at a running lab VM.
 import * as fs from "fs";
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const yaml: { load(text: string): unknown } = require("js-yaml");
@@ -45,20 +45,6 @@ export interface LabConnectionDetails {
   user: string;
   privateKey: string;
   hostKey: string;
-}
-
-/**
- * The lab stack's configuration pointed at a running lab: the first host's
- * connection gets the lab's address, port, user and pinned host key, and the
- * lab's client key becomes the secret `sshPrivateKey`.
- */
-export function withLabConnection(file: StackFile, lab: LabConnectionDetails): { config: Record<string, unknown>; secretKeys: string[] } {
-  const config = JSON.parse(JSON.stringify(file.config)) as Record<string, any>;
-  const hosts = config.hosts;
-  if (!Array.isArray(hosts) || hosts.length !== 1) throw new Error("the lab stack must list exactly one host under `hosts`");
-  hosts[0].connection = { ...(hosts[0].connection ?? {}), host: lab.host, port: lab.port, user: lab.user, hostKey: lab.hostKey };
-  config.sshPrivateKey = lab.privateKey;
-  return { config, secretKeys: ["sshPrivateKey"] };
 }
 
 /**

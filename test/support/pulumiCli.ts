@@ -77,21 +77,10 @@ export class CliProject {
     fs.mkdirSync(path.join(dir, "home"), { recursive: true });
     const modules = path.join(dir, "node_modules");
     if (!fs.existsSync(modules)) fs.symlinkSync(opts.nodeModules ?? path.join(ROOT, "node_modules"), modules, "dir");
-    const passphraseFile = path.join(dir, "passphrase");
-    if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, crypto.randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${opts.project}\nruntime: nodejs\ndescription: pulumi-sriov (${opts.project})\n`);
 
+    const env = offlineEnv(dir);
     const tools = toolsBin();
-    const env: Record<string, string> = {
-      PATH: `${tools}:${process.env.PATH ?? "/usr/bin:/bin"}`,
-      PULUMI_HOME: path.join(dir, "home"),
-      PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`,
-      PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
-      PULUMI_SKIP_CONFIRMATIONS: "true",
-    };
     const pulumiCommand = await PulumiCommand.get({ root: path.dirname(tools), skipVersionCheck: true });
     const ws = await LocalWorkspace.create({ workDir: dir, pulumiHome: env.PULUMI_HOME, envVars: env, pulumiCommand, program: opts.program, secretsProvider: "passphrase" });
     const stack = await createOrSelect(ws, opts.stack);
@@ -148,13 +137,34 @@ export class CliProject {
   }
 }
 
+/**
+ * The environment that keeps the CLI on this machine for a project folder:
+ * state and PULUMI_HOME inside it, the passphrase in a file there (made on
+ * first use), no update check, no plugin downloads, the built CLI on PATH.
+ */
+export function offlineEnv(dir: string): Record<string, string> {
+  const passphraseFile = path.join(dir, "passphrase");
+  if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, crypto.randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
+  return {
+    PATH: `${toolsBin()}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    PULUMI_HOME: path.join(dir, "home"),
+    PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`,
+    PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    PULUMI_SKIP_CONFIRMATIONS: "true",
+  };
+}
+
 async function createOrSelect(ws: LocalWorkspace, name: string): Promise<Stack> {
   const existing = await ws.listStacks();
   if (existing.some((s) => s.name === name || s.name.endsWith(`/${name}`))) return Stack.select(name, ws);
   return Stack.create(name, ws);
 }
 
-function runCli(args: string[], cwd: string, env: Record<string, string>, onOutput?: (text: string) => void, input?: string): Promise<CliResult> {
+/** Runs `pulumi <args>` in `cwd` with `env` added; `input` goes to its standard input. */
+export function runCli(args: string[], cwd: string, env: Record<string, string>, onOutput?: (text: string) => void, input?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(path.join(toolsBin(), "pulumi"), [...args, "--color", "never"], {
       cwd,
