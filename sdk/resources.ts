@@ -40,8 +40,19 @@ function propsFor(args: { connection: unknown }, outputKeys: readonly string[]):
   return props;
 }
 
-/** Resource options with `connection` added to `additionalSecretOutputs`. */
-function secretOptions(opts?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
+/**
+ * Resource options with `connection` added to `additionalSecretOutputs`.
+ * `import` is refused here: the engine reads an imported resource with
+ * neither inputs nor state, so a dynamic provider's code (kept in its inputs)
+ * cannot even be loaded, and the import would fail deep in the engine.
+ */
+function secretOptions(className: string, name: string, opts?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
+  if (opts?.import !== undefined)
+    throw new Error(
+      `${className} ${name}: the \`import\` resource option (and \`pulumi import\`) cannot work for Pulumi dynamic providers such as this one: ` +
+        "the engine reads an imported resource with neither inputs nor state, so the provider cannot be loaded. " +
+        "Declare the resource without `import`: its preview then lists what applying would change on the host as it is.",
+    );
   const extra = opts?.additionalSecretOutputs ?? [];
   return { ...opts, additionalSecretOutputs: extra.includes("connection") ? [...extra] : [...extra, "connection"] };
 }
@@ -99,7 +110,7 @@ export class IommuKernelArgs extends pulumi.dynamic.Resource {
   ] as const;
 
   constructor(name: string, args: IommuKernelArgsArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.iommuKernelArgs, name, propsFor(args, IommuKernelArgs.outputKeys), secretOptions(opts), TYPE_MODULE, "IommuKernelArgs");
+    super(providers.iommuKernelArgs, name, propsFor(args, IommuKernelArgs.outputKeys), secretOptions("IommuKernelArgs", name, opts), TYPE_MODULE, "IommuKernelArgs");
   }
 }
 
@@ -143,7 +154,7 @@ export class SriovPf extends pulumi.dynamic.Resource {
   ] as const;
 
   constructor(name: string, args: SriovPfArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.sriovPf, name, propsFor(args, SriovPf.outputKeys), secretOptions(opts), TYPE_MODULE, "SriovPf");
+    super(providers.sriovPf, name, propsFor(args, SriovPf.outputKeys), secretOptions("SriovPf", name, opts), TYPE_MODULE, "SriovPf");
   }
 }
 
@@ -177,7 +188,7 @@ export class VirtualFunction extends pulumi.dynamic.Resource {
   static readonly outputKeys = ["pciAddress", "iommuGroup", "netdev", "driver", "mac", "numaNode", "pfPciAddress", "pfInterface", "persistPath"] as const;
 
   constructor(name: string, args: VirtualFunctionArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.virtualFunction, name, propsFor(args, VirtualFunction.outputKeys), secretOptions(opts), TYPE_MODULE, "VirtualFunction");
+    super(providers.virtualFunction, name, propsFor(args, VirtualFunction.outputKeys), secretOptions("VirtualFunction", name, opts), TYPE_MODULE, "VirtualFunction");
   }
 }
 
@@ -207,7 +218,7 @@ export class VfPoolNetwork extends pulumi.dynamic.Resource {
   static readonly outputKeys = ["name", "uuid", "xml", "active", "autostart", "connections", "vfAddresses"] as const;
 
   constructor(name: string, args: VfPoolNetworkArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.vfPoolNetwork, name, propsFor(args, VfPoolNetwork.outputKeys), secretOptions(opts), TYPE_MODULE, "VfPoolNetwork");
+    super(providers.vfPoolNetwork, name, propsFor(args, VfPoolNetwork.outputKeys), secretOptions("VfPoolNetwork", name, opts), TYPE_MODULE, "VfPoolNetwork");
   }
 }
 
@@ -230,6 +241,6 @@ export class DomainVfInterface extends pulumi.dynamic.Resource {
   static readonly outputKeys = ["mac", "pciAddress", "alias"] as const;
 
   constructor(name: string, args: DomainVfInterfaceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.domainVfInterface, name, propsFor(args, DomainVfInterface.outputKeys), secretOptions(opts), TYPE_MODULE, "DomainVfInterface");
+    super(providers.domainVfInterface, name, propsFor(args, DomainVfInterface.outputKeys), secretOptions("DomainVfInterface", name, opts), TYPE_MODULE, "DomainVfInterface");
   }
 }

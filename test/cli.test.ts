@@ -9,6 +9,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { runFleet } from "../examples/fleet/program";
+import { SriovPf } from "../sdk";
 import { labStackConfig } from "../examples/lab/stack-config";
 import { CliProject, cliVersion, ROOT } from "./support/pulumiCli";
 
@@ -142,12 +143,38 @@ describe("pulumi up of a fleet in waves: a failing wave stops the rollout", func
     );
     expect(e, "up fails").to.be.instanceOf(Error);
     expect(e!.message).to.include(`127.0.0.1:${port}`);
-    expect(e!.message).to.match(/hv01-enp65s0f0/);
-    expect(e!.message).to.match(/hv02-enp65s0f0/);
+    // Wave 1's two hosts start together; the engine stops at the first failure.
+    expect(e!.message).to.match(/hv0[12]-enp65s0f0/);
     expect(e!.message).to.not.include("hv03-enp65s0f0");
     expect(e!.message).to.not.include(KEY_BODY);
     const state = await p.stack.exportStack();
     const custom = (state.deployment.resources ?? []).filter((r: any) => r.custom && !r.type.startsWith("pulumi:providers:"));
     expect(custom.map((r: any) => r.urn)).to.deep.equal([]);
+  });
+});
+
+describe("the import resource option under the CLI", function () {
+  this.timeout(120000);
+  let dir: string | undefined;
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("is refused by the SDK with the reason, before the engine fails inside the dynamic-provider process", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-sriov-cli-import-"));
+    const connection = { host: "127.0.0.1", port: await closedPort(), hostKey: HOST_KEY, dialErrorLimit: 1 };
+    const p = await CliProject.open({
+      dir,
+      project: "import",
+      stack: "dev",
+      program: async () => {
+        new SriovPf("pf", { connection, pciAddress: "0000:01:00.0", numVfs: 2 }, { import: "0000:01:00.0" });
+      },
+    });
+    const e = await p.stack.preview(p.out).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(e, "preview fails").to.be.instanceOf(Error);
+    expect(e!.message).to.include("SriovPf pf: the `import` resource option (and `pulumi import`) cannot work for Pulumi dynamic providers");
+    expect(e!.message).to.not.include("code must be a string");
   });
 });

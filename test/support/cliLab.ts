@@ -55,17 +55,24 @@ export async function fleetProject(vm: LabVm, name: string, config: Record<strin
 
 export interface HostState {
   files: Record<string, string>;
+  /** The kernel command line of each boot entry in grub.cfg (a generated file: regenerating it need not give the image's bytes). */
+  bootEntries: string;
   temps: string[];
   numVfs: string;
   networks: string;
   records: string;
 }
 
-/** What "the host as found" means: managed files byte for byte (hashes), VF counts, libvirt networks, create's records. */
+/**
+ * What "the host as found" means: the files we manage byte for byte (hashes),
+ * GRUB's boot entries, VF counts, libvirt networks, create's records.
+ */
 export async function hostState(vm: LabVm): Promise<HostState> {
   const s = await snapshot(vm);
+  delete s.files["/boot/grub/grub.cfg"];
+  const bootEntries = (await vm.run("grep -E '^\\s*linux\\s' /boot/grub/grub.cfg | sed 's/^\\s*//'")).trim();
   const numVfs = (await vm.run(LAB_PFS.map((p) => `echo ${p}=$(cat /sys/bus/pci/devices/${p}/sriov_numvfs)`).join("; "))).trim();
   const networks = (await vm.run("virsh -q net-list --all --name | sort")).trim();
   const records = (await vm.run("find /var/lib/pulumi-sriov/found -type f 2>/dev/null | sort; true")).trim();
-  return { files: s.files, temps: s.temps, numVfs, networks, records };
+  return { files: s.files, bootEntries, temps: s.temps, numVfs, networks, records };
 }
