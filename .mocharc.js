@@ -12,9 +12,12 @@ const LONGEST_FIRST = [
   "test/reliability.lab.test.ts",
   "test/reliability.faults-grub.lab.test.ts",
   "test/iommuKernelArgs.lab.test.ts",
+  "test/cli.lab.test.ts",
+  "test/cli.interrupt.lab.test.ts",
   "test/vfPoolNetwork.lab.test.ts",
   "test/sriovPf.lab.test.ts",
   "test/virtualFunction.lab.test.ts",
+  "test/package.cli.lab.test.ts",
 ];
 
 function testFiles(dir) {

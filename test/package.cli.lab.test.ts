@@ -60,7 +60,7 @@ describe("the packed package in a scratch project, through the Pulumi CLI", func
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-sriov-scratch-"));
     const packed = JSON.parse(execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dir], { cwd: ROOT, encoding: "utf8" }))[0];
     app = path.join(dir, "app");
-    fs.mkdirSync(path.join(app, "home"), { recursive: true });
+    fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true }));
     // A user's install: the tarball and its dependencies from the registry (the local npm cache first).
     execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", path.join(dir, packed.filename)], { cwd: app, stdio: ["ignore", "ignore", "inherit"] });

@@ -1,6 +1,7 @@
 // Engine harness: drives the real `@pulumi/pulumi` dynamic-provider process over
 // gRPC the way the Pulumi engine does during `pulumi preview` / `pulumi up` /
-// `pulumi refresh` / `pulumi destroy`, without a Pulumi CLI.
+// `pulumi refresh` / `pulumi destroy`, without a Pulumi CLI: for the exact
+// protocol and call counts (tests through the real CLI: support/pulumiCli.ts).
 //
 // What is reproduced from the engine (pulumi/pulumi pkg/resource/plugin and
 // pkg/resource/deploy), and why it matters for provider authors:

@@ -73,8 +73,7 @@ export class CliProject {
 
   static async open(opts: ProjectOptions): Promise<CliProject> {
     const dir = path.resolve(opts.dir);
-    fs.mkdirSync(path.join(dir, "state"), { recursive: true });
-    fs.mkdirSync(path.join(dir, "home"), { recursive: true });
+    fs.mkdirSync(dir, { recursive: true });
     const modules = path.join(dir, "node_modules");
     if (!fs.existsSync(modules)) fs.symlinkSync(opts.nodeModules ?? path.join(ROOT, "node_modules"), modules, "dir");
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${opts.project}\nruntime: nodejs\ndescription: pulumi-sriov (${opts.project})\n`);
@@ -143,6 +142,7 @@ export class CliProject {
  * first use), no update check, no plugin downloads, the built CLI on PATH.
  */
 export function offlineEnv(dir: string): Record<string, string> {
+  for (const sub of ["state", "home"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   const passphraseFile = path.join(dir, "passphrase");
   if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, crypto.randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
   return {
