@@ -69,6 +69,19 @@ async function expectNothingHalfWritten(vm: LabVm, s: HostState): Promise<void> 
   expect((dropIn.match(/iommu=pt/g) ?? []).length, dropIn).to.be.at.most(1);
 }
 
+/** refresh, up and a no-op up converge with nothing half-written; destroy then leaves the host as found. */
+async function convergeThenDestroy(vm: LabVm, cli: CliProject, found: HostState, clearPendingCreates: boolean): Promise<void> {
+  const refresh = await cli.stack.refresh({ ...cli.out, clearPendingCreates });
+  expect(refresh.summary.result).to.equal("succeeded");
+  const up = await cli.stack.up(cli.out);
+  expect(up.summary.result).to.equal("succeeded");
+  await cli.stack.up({ ...cli.out, expectNoChanges: true });
+  await expectNothingHalfWritten(vm, await hostState(vm));
+  expect((await vm.run(`cat /sys/bus/pci/devices/${LAB_PFS[0]}/sriov_numvfs`)).trim()).to.equal("4");
+  await cli.stack.destroy(cli.out);
+  expect(await hostState(vm)).to.deep.equal(found);
+}
+
 describe("pulumi up interrupted on the lab host, then refresh and up", function () {
   this.timeout(2400000);
   const labReady = sharedLab();
@@ -106,15 +119,7 @@ describe("pulumi up interrupted on the lab host, then refresh and up", function 
     const cut = await hostState(vm);
     await expectNothingHalfWritten(vm, cut);
 
-    await cli.stack.refresh(cli.out);
-    const up = await cli.stack.up(cli.out);
-    expect(up.summary.result).to.equal("succeeded");
-    await cli.stack.up({ ...cli.out, expectNoChanges: true });
-    await expectNothingHalfWritten(vm, await hostState(vm));
-    expect((await vm.run(`cat /sys/bus/pci/devices/${LAB_PFS[0]}/sriov_numvfs`)).trim()).to.equal("4");
-
-    await cli.stack.destroy(cli.out);
-    expect(await hostState(vm)).to.deep.equal(found);
+    await convergeThenDestroy(vm, cli, found, false);
   });
 
   it("kill -9 of the CLI during the PF's create: refresh clears the pending create, up converges, destroy restores the host", async () => {
@@ -134,18 +139,10 @@ describe("pulumi up interrupted on the lab host, then refresh and up", function 
     );
     expect(blocked, "up right after the kill fails").to.be.instanceOf(Error);
     expect(blocked!.message).to.match(/locked|pending|interrupted/i);
+    console.log(`      the CLI said: ${blocked!.message.split("\n").find((l) => /locked|pending|interrupted/i.test(l))?.trim()}`);
     if (/locked/i.test(blocked!.message)) expect((await cli.cli(["cancel", "--yes"])).code).to.equal(0);
-    const refresh = await cli.stack.refresh({ ...cli.out, clearPendingCreates: true });
-    expect(refresh.summary.result).to.equal("succeeded");
-    const up = await cli.stack.up(cli.out);
-    expect(up.summary.result).to.equal("succeeded");
-    await cli.stack.up({ ...cli.out, expectNoChanges: true });
-    await expectNothingHalfWritten(vm, await hostState(vm));
-    expect((await vm.run(`cat /sys/bus/pci/devices/${LAB_PFS[0]}/sriov_numvfs`)).trim()).to.equal("4");
-
     // The create cut off half-way recorded what it found, so destroy still puts the original back.
-    await cli.stack.destroy(cli.out);
-    expect(await hostState(vm)).to.deep.equal(found);
+    await convergeThenDestroy(vm, cli, found, true);
   });
 });
 

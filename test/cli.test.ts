@@ -5,12 +5,12 @@
 import { expect } from "chai";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { runFleet } from "../examples/fleet/program";
 import { SriovPf } from "../sdk";
 import { labStackConfig } from "../examples/lab/stack-config";
+import { closedPort } from "./support/cliLab";
 import { CliProject, cliVersion, ROOT } from "./support/pulumiCli";
 
 let KEY = "";
@@ -18,18 +18,6 @@ let KEY = "";
 let KEY_BODY = "";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedLabHostKeyForTestsOnly0000000000000";
 const PROJECT = "sriov-fleet";
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function labConfig(port: number): Record<string, any> {
   const config = labStackConfig(fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8"), PROJECT, { host: "127.0.0.1", port, user: "root", hostKey: HOST_KEY });

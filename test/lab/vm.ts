@@ -211,7 +211,8 @@ function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function freeLoopbackPort(): Promise<number> {
+/** A loopback port nothing listens on (now). */
+export async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on("error", reject);

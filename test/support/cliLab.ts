@@ -1,12 +1,11 @@
 // What the CLI lab tests share: the fleet program's stack pointed at the lab
 // guest, and the host's state as a test compares it before and after.
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { runFleet } from "../../examples/fleet/program";
 import { labStackConfig } from "../../examples/lab/stack-config";
-import type { LabVm } from "../lab/vm";
+import { freeLoopbackPort, LabVm } from "../lab/vm";
 import { snapshot } from "../reliability/lab";
 import { CliProject, ROOT } from "./pulumiCli";
 
@@ -15,16 +14,7 @@ export const PROJECT = "sriov-fleet";
 export const LAB_PFS = ["0000:01:00.0", "0000:02:00.0"] as const;
 
 /** A loopback port nothing listens on. */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const closedPort = freeLoopbackPort;
 
 /**
  * Pulumi.lab.yaml's host pointed at the lab guest. With `pf`, that PF alone
