@@ -84,15 +84,13 @@ async function convergeThenDestroy(vm: LabVm, cli: CliProject, found: HostState,
 
 describe("pulumi up interrupted on the lab host, then refresh and up", function () {
   this.timeout(2400000);
-  const labReady = sharedLab();
-  labReady.catch(() => undefined);
   let vm: LabVm;
   let found: HostState;
   const projects: CliProject[] = [];
 
   before(async function () {
     this.timeout(900000);
-    vm = await labReady;
+    vm = await sharedLab();
     found = await hostState(vm);
   });
 
@@ -148,8 +146,6 @@ describe("pulumi up interrupted on the lab host, then refresh and up", function 
 
 describe("pulumi up --target of one host of a two-host fleet", function () {
   this.timeout(1800000);
-  const labReady = sharedLab();
-  labReady.catch(() => undefined);
   let cli: CliProject | undefined;
 
   after(async function () {
@@ -160,7 +156,7 @@ describe("pulumi up --target of one host of a two-host fleet", function () {
   });
 
   it("touches only the targeted host; the untargeted one is neither changed on the host nor in state", async () => {
-    const vm = await labReady;
+    const vm = await sharedLab();
     const found = await hostState(vm);
     // Two "hosts" on the one lab guest: one PF each.
     const [a] = labHosts(vm, { name: "hva", pf: LAB_PFS[0], kernelArgs: false });

@@ -14,8 +14,6 @@ import type { CliProject } from "./support/pulumiCli";
 
 describe("the lab stack through the Pulumi CLI", function () {
   this.timeout(1800000);
-  const labReady = sharedLab();
-  labReady.catch(() => undefined);
   let vm: LabVm;
   let cli: CliProject;
   let found: Awaited<ReturnType<typeof hostState>>;
@@ -23,7 +21,7 @@ describe("the lab stack through the Pulumi CLI", function () {
 
   before(async function () {
     this.timeout(900000);
-    vm = await labReady;
+    vm = await sharedLab();
     found = await hostState(vm);
     cli = await fleetProject(vm, "cli-lab", { [`${PROJECT}:hosts`]: labHosts(vm) });
   });
@@ -116,13 +114,11 @@ describe("the lab stack through the Pulumi CLI", function () {
 
 describe("pulumi preview with one host that answers and one that does not", function () {
   this.timeout(900000);
-  const labReady = sharedLab();
-  labReady.catch(() => undefined);
   let cli: CliProject | undefined;
   after(() => cli && fs.rmSync(cli.dir, { recursive: true, force: true }));
 
   it("finishes within the dead host's dial limits, says '(not checked)' for it, and previews the other normally", async () => {
-    const vm = await labReady;
+    const vm = await sharedLab();
     const port = await closedPort();
     const [lab] = labHosts(vm, { pf: LAB_PFS[1], kernelArgs: false });
     const dead = { ...lab, name: "dead", connection: { ...lab.connection, port, dialErrorLimit: 2, perDialTimeout: 3 } };

@@ -41,8 +41,6 @@ const program = async () => {
 
 describe("the packed package in a scratch project, through the Pulumi CLI", function () {
   this.timeout(1800000);
-  const labReady = sharedLab();
-  labReady.catch(() => undefined);
   let vm: LabVm;
   let found: HostState;
   let dir: string;
@@ -66,7 +64,7 @@ describe("the packed package in a scratch project, through the Pulumi CLI", func
     execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", path.join(dir, packed.filename)], { cwd: app, stdio: ["ignore", "ignore", "inherit"] });
     fs.writeFileSync(path.join(app, "Pulumi.yaml"), "name: app\nruntime: nodejs\n");
     fs.writeFileSync(path.join(app, "run.js"), RUNNER);
-    vm = await labReady;
+    vm = await sharedLab();
     found = await hostState(vm);
     env = offlineEnv(app);
     const c = vm.connection;

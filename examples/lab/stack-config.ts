@@ -39,27 +39,23 @@ export function parseStackFile(text: string, project: string): StackFile {
   return out;
 }
 
+/** Where the lab's SSH server answers, and its pinned host key. */
 export interface LabConnectionDetails {
   host: string;
   port: number;
   user: string;
-  privateKey: string;
   hostKey: string;
 }
 
 /**
  * The lab stack file's configuration (keys with their namespace, as in
  * Pulumi.lab.yaml) pointed at a running lab: the one host's connection gets
- * the lab's address, port, user and pinned host key. Encrypted values are left
- * out (the caller sets the lab's key as a secret).
+ * the lab's address, port, user and pinned host key. Encrypted values and
+ * other namespaces are left out (the caller sets the lab's key as a secret).
  */
-export function labStackConfig(text: string, project: string, lab: Omit<LabConnectionDetails, "privateKey">): Record<string, unknown> {
-  const config = (((yaml.load(text) ?? {}) as any).config ?? {}) as Record<string, any>;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) {
-    if (value && typeof value === "object" && !Array.isArray(value) && "secure" in value) continue;
-    out[key.includes(":") ? key : `${project}:${key}`] = JSON.parse(JSON.stringify(value));
-  }
+export function labStackConfig(text: string, project: string, lab: LabConnectionDetails): Record<string, unknown> {
+  const { config } = parseStackFile(text, project);
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(config).map(([k, v]) => [`${project}:${k}`, JSON.parse(JSON.stringify(v))]));
   const hosts = out[`${project}:hosts`] as any[];
   if (!Array.isArray(hosts) || hosts.length !== 1) throw new Error("the lab stack must list exactly one host under `hosts`");
   hosts[0].connection = { ...(hosts[0].connection ?? {}), host: lab.host, port: lab.port, user: lab.user, hostKey: lab.hostKey };

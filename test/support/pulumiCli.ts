@@ -82,7 +82,7 @@ export class CliProject {
     const tools = toolsBin();
     const pulumiCommand = await PulumiCommand.get({ root: path.dirname(tools), skipVersionCheck: true });
     const ws = await LocalWorkspace.create({ workDir: dir, pulumiHome: env.PULUMI_HOME, envVars: env, pulumiCommand, program: opts.program, secretsProvider: "passphrase" });
-    const stack = await createOrSelect(ws, opts.stack);
+    const stack = await Stack.createOrSelect(opts.stack, ws);
     return new CliProject(opts, stack, env);
   }
 
@@ -129,7 +129,7 @@ export class CliProject {
     return { onOutput: this.opts.onOutput, color: "never" };
   }
 
-  /** Deletes the stack's state and stack file (keeps the passphrase and home). */
+  /** Deletes the stack's state, PULUMI_HOME and stack file (keeps the passphrase). */
   static reset(dir: string): void {
     for (const name of ["state", "home"]) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (/^Pulumi\..+\.yaml$/.test(f)) fs.rmSync(path.join(dir, f));
@@ -155,12 +155,6 @@ export function offlineEnv(dir: string): Record<string, string> {
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
     PULUMI_SKIP_CONFIRMATIONS: "true",
   };
-}
-
-async function createOrSelect(ws: LocalWorkspace, name: string): Promise<Stack> {
-  const existing = await ws.listStacks();
-  if (existing.some((s) => s.name === name || s.name.endsWith(`/${name}`))) return Stack.select(name, ws);
-  return Stack.create(name, ws);
 }
 
 /** Runs `pulumi <args>` in `cwd` with `env` added; `input` goes to its standard input. */
