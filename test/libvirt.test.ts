@@ -18,7 +18,7 @@ import {
 } from "../provider/libvirt/network";
 import { DomainInterface, interfaceElement, interfaceFromElement, parseDomain, parseInterface, renderInterface } from "../provider/libvirt/domain";
 import { infoFlag, isNotFound, isVirshMissing, libvirtMessage, parseInfo, parseNames, virsh, withXmlFile, XML_FILE } from "../provider/libvirt/virsh";
-import { execute, Operation } from "../provider/libvirt/exec";
+import { Command as Operation, execute } from "../provider/host";
 import { parsePort, renderPort } from "../provider/libvirt/port";
 import { HostCommandError, PartialApplyError, RemoteHost } from "../provider/host";
 import type { OpenChannel, Transport } from "../provider/host/transport";

@@ -28,7 +28,7 @@ import { renderDropin } from "../provider/resources/iommuKernelArgs/grub";
 import { inputsSchema as iommuSchema } from "../provider/resources/iommuKernelArgs/schema";
 import { readFacts } from "../provider/resources/sriovPf/apply";
 import { observePool } from "../provider/resources/vfPoolNetwork/facts";
-import { gather as gatherVf } from "../provider/resources/virtualFunction";
+import { readFacts as readVfFacts } from "../provider/resources/virtualFunction";
 import { validate } from "../provider/validate";
 import { addSecret, figures, record, recordLogs } from "./reliability/figures";
 import { canaries, CANARY_DIR, materialize, rawShellValue, rawValue, removeCanaryDir, resetCanaries, SHELL_META, SHELL_META_BUT_BRACKETS } from "./reliability/injection";
@@ -182,7 +182,7 @@ describe("reliability: injection — no free-text value is ever executed on a ho
           const pci = materialize(b, "vf-probe-pci");
           figures.injectionValues += 2;
           figures.injectionSentToHost += 2;
-          const facts = await gatherVf(host, pf, pci, index).catch((e: Error) => e);
+          const facts = await readVfFacts(host, pf, pci, index).catch((e: Error) => e);
           if (facts instanceof Error) record("vf probe error", facts.message);
           expect(canaries(), JSON.stringify([pf, pci])).to.deep.equal([]);
         }),

@@ -18,8 +18,8 @@ import { Desired, explainVfWriteFailure, Op, plan, PlanOptions, VF_WRITE_SCRIPT 
 import { parseModprobe, renderModprobe, renderUdevRule, renderUnit, unitScript } from "../provider/resources/sriovPf/render";
 import { inputSchema } from "../provider/resources/sriovPf/schema";
 import { describeUsers, findUsers, parseUsageOutput, pciOf } from "../provider/resources/sriovPf/usage";
-import { execute } from "../provider/resources/sriovPf/apply";
-import { PartialApplyError, RemoteHost } from "../provider/host";
+import { executable } from "../provider/resources/sriovPf/apply";
+import { execute, PartialApplyError, RemoteHost } from "../provider/host";
 import type { Transport } from "../provider/host/transport";
 import { ProviderProcess, secret, UNKNOWN as WIRE_UNKNOWN } from "./support/engine";
 
@@ -726,12 +726,14 @@ describe("SriovPf", () => {
       const log: string[] = [];
       await execute(
         host,
-        [
-          run("one", ["sh", "-c", `echo 1 >> ${dir}/order`]),
-          { kind: "write", description: "file", path: `${dir}/f`, content: "hello\n" },
-          run("two", ["sh", "-c", `cat ${dir}/f >> ${dir}/order`]),
-        ],
-        "PF x",
+        executable(
+          [
+            run("one", ["sh", "-c", `echo 1 >> ${dir}/order`]),
+            { kind: "write", description: "file", path: `${dir}/f`, content: "hello\n" },
+            run("two", ["sh", "-c", `cat ${dir}/f >> ${dir}/order`]),
+          ],
+          "PF x",
+        ),
         (l) => log.push(l),
       );
       expect(fs.readFileSync(`${dir}/order`, "utf8")).to.equal("1\nhello\n");
@@ -740,7 +742,7 @@ describe("SriovPf", () => {
     });
 
     it("stops at the first failure and says what was applied and what was not", async () => {
-      const e = await execute(host, [run("first", ["true"]), run("second", ["sh", "-c", "echo nope >&2; exit 3"]), run("third", ["true"])], "PF x").then(
+      const e = await execute(host, executable([run("first", ["true"]), run("second", ["sh", "-c", "echo nope >&2; exit 3"]), run("third", ["true"])], "PF x")).then(
         () => undefined,
         (x) => x,
       );
@@ -756,7 +758,7 @@ describe("SriovPf", () => {
         argv: ["sh", "-c", "echo 'sh: 1: printf: printf: Cannot allocate memory' >&2; echo '--- kernel log:' >&2; echo \"[ 643.3] igb 0000:01:00.0: can't enable 2 VFs (bus 02 out of range of [bus 01])\" >&2; exit 1"],
         vfWrite: { pciAddress: "0000:01:00.0", numVfs: 2, totalVfs: 7, previous: 4 },
       };
-      const e = await execute(host, [run("remove the 4 VFs", ["true"]), refused, run("write unit", ["true"])], "PF 0000:01:00.0 (ens4, igb) on local").then(
+      const e = await execute(host, executable([run("remove the 4 VFs", ["true"]), refused, run("write unit", ["true"])], "PF 0000:01:00.0 (ens4, igb) on local")).then(
         () => undefined,
         (x) => x,
       );

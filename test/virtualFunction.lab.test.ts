@@ -10,7 +10,8 @@ import { DeploymentError, ResourceSpec, secret, Stack } from "./support/engine";
 import { hostFor, closeAllConnections } from "../provider/host";
 import { connectionSchema } from "../provider/connection";
 import { spec } from "../provider/resources/virtualFunction";
-import { execute, gather } from "../provider/resources/virtualFunction";
+import { execute } from "../provider/host";
+import { executable, readFacts } from "../provider/resources/virtualFunction";
 import { vfSchema } from "../provider/resources/virtualFunction/schema";
 import { derivedMac, isLocallyAdministeredUnicast } from "../provider/resources/virtualFunction/mac";
 import { parseIpLinks, vfInfo } from "../provider/resources/virtualFunction/facts";
@@ -253,10 +254,10 @@ describe("VirtualFunction on the lab host", function () {
       // Bypasses the planner's knowledge of igb to see what the driver says.
       const conn = connectionSchema().parse(connection);
       const host = hostFor(conn);
-      const facts = await gather(host, pf, "", 1);
-      const err = await execute(host, facts, [
+      const facts = await readFacts(host, pf, "", 1);
+      const err = await execute(host, executable(facts, [
         { kind: "run", description: "VF 1: set min_tx_rate 10", argv: ["ip", "link", "set", "dev", pf, "vf", "1", "min_tx_rate", "10", "max_tx_rate", "100"], attribute: "minTxRate", value: "10" },
-      ]).then(
+      ])).then(
         () => undefined,
         (e) => e,
       );

@@ -12,7 +12,7 @@ import { UNKNOWN } from "../provider/validate";
 import { spec } from "../provider/resources/virtualFunction";
 import { factsCommand, HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
-import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
+import { observedInputs, Operation, outputsOf, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
 import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
 import { renderUnit, systemdQuote, unitScript } from "../provider/resources/virtualFunction/unit";
 
@@ -703,7 +703,7 @@ describe("VirtualFunction planning", () => {
 describe("VirtualFunction drift (read)", () => {
   const applied = inputs({ vlan: 100, trust: true });
   const d = resolve(applied, facts()).desired;
-  const outs = outputs(facts({ attributes: { mac: d.mac } }), 1, true);
+  const outs = outputsOf(facts({ attributes: { mac: d.mac } }), 1, true);
 
   it("observes what the host has, keeping a derived MAC left out", () => {
     const f = facts({ attributes: { mac: d.mac, vlan: 100, trust: true }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, { ...d, persist: true }), enabled: "enabled", active: "active" } } });
@@ -738,7 +738,7 @@ describe("VirtualFunction drift (read)", () => {
   });
 
   it("never puts undefined in outputs", () => {
-    const o = outputs(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
+    const o = outputsOf(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
     for (const [k, v] of Object.entries(o)) expect(v, k).to.not.equal(undefined);
   });
 });

@@ -7,7 +7,7 @@ import { randomBytes } from "crypto";
 import { HostError, PartialApplyError } from "../../host";
 import type { RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { describe, execute } from "../../libvirt/exec";
+import { describe, execute } from "../../host";
 import { observeDomain } from "./facts";
 import { allOps, describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
 import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";

@@ -4,7 +4,7 @@
 // it; delete refuses while guests hold VFs from it unless force.
 import { HostError } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { describe, execute } from "../../libvirt/exec";
+import { describe, execute } from "../../host";
 import { observePool } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
 import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
