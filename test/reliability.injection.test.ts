@@ -23,11 +23,11 @@ import * as os from "os";
 import * as path from "path";
 import { connectionSchema } from "../provider/connection";
 import { BACKUP_DIR, closeAllConnections, hostFor, RemoteHost, shScript } from "../provider/host";
-import { observeDomain } from "../provider/resources/domainVfInterface/facts";
+import { readFacts as readDomainFacts } from "../provider/resources/domainVfInterface/facts";
 import { renderDropin } from "../provider/resources/iommuKernelArgs/grub";
 import { inputsSchema as iommuSchema } from "../provider/resources/iommuKernelArgs/schema";
 import { readFacts } from "../provider/resources/sriovPf/apply";
-import { observePool } from "../provider/resources/vfPoolNetwork/facts";
+import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
 import { readFacts as readVfFacts } from "../provider/resources/virtualFunction";
 import { validate } from "../provider/validate";
 import { addSecret, figures, record, recordLogs } from "./reliability/figures";
@@ -200,9 +200,9 @@ describe("reliability: injection — no free-text value is ever executed on a ho
           figures.injectionValues += 3 + list.length;
           figures.injectionSentToHost += 3 + list.length;
           for (const read of [
-            () => observePool(host, { name, libvirtUri: uri, pf: dom }),
-            () => observePool(host, { name, libvirtUri: uri, vfs: list.length ? list : [dom] }),
-            () => observeDomain(host, uri, dom, name),
+            () => readPoolFacts(host, { name, libvirtUri: uri, pf: dom }),
+            () => readPoolFacts(host, { name, libvirtUri: uri, vfs: list.length ? list : [dom] }),
+            () => readDomainFacts(host, uri, dom, name),
           ])
             await read().then(
               () => undefined,

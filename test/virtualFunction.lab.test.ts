@@ -172,7 +172,7 @@ describe("VirtualFunction on the lab host", function () {
       const r = await timed("update-change", () => up({ mac: "02:00:00:aa:00:02", vlan: 200, qos: 0, spoofCheck: true, trust: false, maxTxRate: 300 }));
       expect(r.steps[0].op).to.equal("update");
       // Each operation run on the host is in the deployment's output.
-      expect(r.logs.map((l) => l.message).join("\n")).to.include(`virtualFunction on root@`).and.include("set vlan 200 qos 0");
+      expect(r.logs.map((l) => l.message).join("\n")).to.match(/virtualFunction \S+ vf 0 on root@/).and.include("set vlan 200 qos 0");
       expect(r.outputs.vf0.mac).to.equal("02:00:00:aa:00:02");
       const h = await hostVf(0);
       expect(h).to.deep.include({ mac: "02:00:00:aa:00:02", vlan: 200, qos: 0, spoofchk: true, trust: false, maxTx: 300 });

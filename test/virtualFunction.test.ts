@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { lifecycle } from "../provider/resource";
 import { UNKNOWN } from "../provider/validate";
-import { spec } from "../provider/resources/virtualFunction";
+import { previewLines, spec } from "../provider/resources/virtualFunction";
 import { factsCommand, HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
 import { observedInputs, Operation, outputsOf, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
@@ -134,7 +134,10 @@ describe("VirtualFunction inputs", () => {
   it("fills the kernel defaults for attributes left out", async () => {
     const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 3 });
     expect(r.failures).to.deep.equal([]);
-    const { connection: _c, ...rest } = r.inputs;
+    // No host answers here: preview's host changes say it was not checked.
+    const { connection: _c, hostChanges, ...rest } = r.inputs;
+    expect(hostChanges).to.have.length(1);
+    expect(hostChanges[0]).to.match(/^\(not checked\) /);
     expect(rest).to.deep.equal({
       pf: "enp1s0",
       index: 3,
@@ -456,6 +459,28 @@ describe("VirtualFunction default MAC", () => {
 
 describe("VirtualFunction planning", () => {
   const opts = { pfName: "enp1s0" };
+
+  describe("preview (hostChanges)", () => {
+    it("lists the operations an up would run", () => {
+      const lines = previewLines(facts(), inputs({ vlan: 100, qos: 3 }));
+      expect(lines).to.include("VF 1 of enp1s0 (0000:01:00.0): set vlan 100 qos 3");
+      expect(lines.every((l) => !l.startsWith("refused:"))).to.equal(true);
+    });
+
+    it("is empty when the VF already is as the inputs say", () => {
+      const i = inputs({ mac: "02:11:22:33:44:55", vlan: 7, persist: false });
+      const f = facts({ attributes: { mac: i.mac, vlan: 7 }, vf: { netdevMac: i.mac } });
+      expect(previewLines(f, i)).to.deep.equal([]);
+    });
+
+    it("lists what it refuses instead, one line each", () => {
+      const lines = previewLines(facts(), inputs({ minTxRate: 10, maxTxRate: 100, linkState: "enable" }));
+      expect(lines).to.deep.equal([
+        "refused: linkState = enable is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb cannot set a VF's link state",
+        "refused: minTxRate = 10 is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb has no minimum TX rate for VFs",
+      ]);
+    });
+  });
 
   it("sets each attribute that differs, with the PF's current name", () => {
     const d = desired({ vlan: 100, qos: 3, spoofCheck: false, trust: true, maxTxRate: 300 });

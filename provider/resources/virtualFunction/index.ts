@@ -3,7 +3,7 @@
 // unit that re-applies both whenever the VF is re-created. Effects live here;
 // facts, planning and rendering are pure modules beside it.
 import type { Ctx, ResourceSpec } from "../../resource";
-import { commandLine, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, RemoteHost } from "../../host";
+import { commandLine, describe, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, RemoteHost } from "../../host";
 import { factsCommand, HostFacts, parseFacts } from "./facts";
 import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { vfSchema, VfInputs, VfOutputs } from "./schema";
@@ -75,6 +75,15 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
   });
 }
 
+/** Preview's lines for a plan: what it refuses, or the operations it would run. */
+export function previewLines(facts: HostFacts, inputs: VfInputs, own?: string): string[] {
+  const { desired, problems } = resolve(inputs, facts);
+  const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: own });
+  problems.push(...p.problems);
+  if (problems.length) return problems.map((x) => `refused: ${x}`);
+  return describe(p.operations);
+}
+
 export const spec: ResourceSpec<VfInputs, VfOutputs> = {
   kind: "virtualFunction",
   schema: vfSchema,
@@ -86,6 +95,13 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
   create: (ctx, inputs) => converge(ctx, inputs),
 
   update: (ctx, olds, news, outs) => converge(ctx, news, { own: ownMac(olds, outs), pfPci: outs.pfPciAddress }),
+
+  // What an up would run now (preview's host changes): the same plan converge
+  // runs. Without the state only the MAC of the applied inputs is known as ours.
+  async plan(ctx, inputs, applied) {
+    const facts = await readFacts(ctx.host, inputs.pf, "", inputs.index);
+    return previewLines(facts, inputs, applied?.mac);
+  },
 
   async read(ctx, applied, outs) {
     const facts = await readFacts(ctx.host, applied.pf, outs.pfPciAddress, applied.index);
