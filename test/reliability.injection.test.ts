@@ -127,7 +127,7 @@ describe("reliability: injection — no free-text value is ever executed on a ho
             // Accepted values never carry shell syntax (the schemas are allow-lists)…
             expect(v, `accepted ${JSON.stringify(v)}`).to.not.match(SHELL_META);
             // …and those that plan were sent to the host: hostChanges is the host's answer.
-            if (f.kind === "sriovPf" || f.kind === "vfPoolNetwork" || f.kind === "domainVfInterface") {
+            if (f.kind === "sriovPf" || f.kind === "virtualFunction" || f.kind === "vfPoolNetwork" || f.kind === "domainVfInterface") {
               expect(r.inputs.hostChanges).to.be.an("array");
               figures.injectionSentToHost++;
             }
