@@ -1,18 +1,11 @@
 // Who uses a PF's VFs right now: running libvirt domains and active pool
 // networks. Gathered in one round trip; the XML is read here, purely.
 import { XMLParser } from "fast-xml-parser";
+import { loadScript } from "../../scripts";
 import { VfFacts } from "./facts";
 
-/** Lists running domains and active networks with their XML, base64 per item. */
-export const USAGE_SCRIPT = [
-  'uri="$1"',
-  "b64() { base64 | tr -d '\\n'; }",
-  'if ! doms=$(virsh -c "$uri" list --name 2>&1); then printf "err\\t%s\\n" "$(printf "%s" "$doms" | b64)"; exit 0; fi',
-  'printf "%s\\n" "$doms" | while IFS= read -r d; do [ -n "$d" ] || continue; printf "dom\\t%s\\t%s\\n" "$(printf "%s" "$d" | b64)" "$(virsh -c "$uri" dumpxml --domain "$d" 2>/dev/null | b64)"; done',
-  'if ! nets=$(virsh -c "$uri" net-list --name 2>&1); then printf "err\\t%s\\n" "$(printf "%s" "$nets" | b64)"; exit 0; fi',
-  'printf "%s\\n" "$nets" | while IFS= read -r n; do [ -n "$n" ] || continue; printf "net\\t%s\\t%s\\n" "$(printf "%s" "$n" | b64)" "$(virsh -c "$uri" net-dumpxml --network "$n" 2>/dev/null | b64)"; done',
-  "echo end",
-].join("\n");
+/** Lists running domains and active networks with their XML, base64 per item (provider/scripts/sriov-pf-usage.sh). */
+export const USAGE_SCRIPT = loadScript("sriov-pf-usage");
 
 export interface LibvirtObjects {
   /** virsh's complaint when it could not list (libvirtd down…). */
