@@ -9,10 +9,10 @@ import * as os from "os";
 import * as path from "path";
 import { lifecycle } from "../provider/resource";
 import { UNKNOWN } from "../provider/validate";
-import { previewLines, spec } from "../provider/resources/virtualFunction";
+import { spec } from "../provider/resources/virtualFunction";
 import { factsCommand, HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
-import { observedInputs, Operation, outputsOf, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
+import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
 import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
 import { renderUnit, systemdQuote, unitScript } from "../provider/resources/virtualFunction/unit";
 
@@ -134,10 +134,7 @@ describe("VirtualFunction inputs", () => {
   it("fills the kernel defaults for attributes left out", async () => {
     const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 3 });
     expect(r.failures).to.deep.equal([]);
-    // No host answers here: preview's host changes say it was not checked.
-    const { connection: _c, hostChanges, ...rest } = r.inputs;
-    expect(hostChanges).to.have.length(1);
-    expect(hostChanges[0]).to.match(/^\(not checked\) /);
+    const { connection: _c, ...rest } = r.inputs;
     expect(rest).to.deep.equal({
       pf: "enp1s0",
       index: 3,
@@ -460,28 +457,6 @@ describe("VirtualFunction default MAC", () => {
 describe("VirtualFunction planning", () => {
   const opts = { pfName: "enp1s0" };
 
-  describe("preview (hostChanges)", () => {
-    it("lists the operations an up would run", () => {
-      const lines = previewLines(facts(), inputs({ vlan: 100, qos: 3 }));
-      expect(lines).to.include("VF 1 of enp1s0 (0000:01:00.0): set vlan 100 qos 3");
-      expect(lines.every((l) => !l.startsWith("refused:"))).to.equal(true);
-    });
-
-    it("is empty when the VF already is as the inputs say", () => {
-      const i = inputs({ mac: "02:11:22:33:44:55", vlan: 7, persist: false });
-      const f = facts({ attributes: { mac: i.mac, vlan: 7 }, vf: { netdevMac: i.mac } });
-      expect(previewLines(f, i)).to.deep.equal([]);
-    });
-
-    it("lists what it refuses instead, one line each", () => {
-      const lines = previewLines(facts(), inputs({ minTxRate: 10, maxTxRate: 100, linkState: "enable" }));
-      expect(lines).to.deep.equal([
-        "refused: linkState = enable is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb cannot set a VF's link state",
-        "refused: minTxRate = 10 is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb has no minimum TX rate for VFs",
-      ]);
-    });
-  });
-
   it("sets each attribute that differs, with the PF's current name", () => {
     const d = desired({ vlan: 100, qos: 3, spoofCheck: false, trust: true, maxTxRate: 300 });
     const p = plan(facts(), 1, d, opts);
@@ -728,7 +703,7 @@ describe("VirtualFunction planning", () => {
 describe("VirtualFunction drift (read)", () => {
   const applied = inputs({ vlan: 100, trust: true });
   const d = resolve(applied, facts()).desired;
-  const outs = outputsOf(facts({ attributes: { mac: d.mac } }), 1, true);
+  const outs = outputs(facts({ attributes: { mac: d.mac } }), 1, true);
 
   it("observes what the host has, keeping a derived MAC left out", () => {
     const f = facts({ attributes: { mac: d.mac, vlan: 100, trust: true }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, { ...d, persist: true }), enabled: "enabled", active: "active" } } });
@@ -763,7 +738,7 @@ describe("VirtualFunction drift (read)", () => {
   });
 
   it("never puts undefined in outputs", () => {
-    const o = outputsOf(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
+    const o = outputs(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
     for (const [k, v] of Object.entries(o)) expect(v, k).to.not.equal(undefined);
   });
 });

@@ -3,7 +3,6 @@
 // libvirt and networking start) and when SriovPf re-creates VFs and
 // restarts the PF's `pulumi-sriov-vf-<pf>-<index>.service` units. The script is
 // safe to re-run: every step sets a value, none toggles one.
-import { systemdQuote } from "../../host/quote";
 import { pfUnitName, unitName } from "./schema";
 import { ZERO_MAC } from "./mac";
 import type { Resolved } from "./plan";
@@ -60,6 +59,11 @@ export function unitScript(pfPci: string, index: number, d: Resolved): string[] 
   return lines;
 }
 
+/** Quotes a shell script as one double-quoted systemd command-line argument. */
+export function systemdQuote(script: string): string {
+  return `"${script.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\$/g, "$$$$").replace(/%/g, "%%")}"`;
+}
+
 export function renderUnit(pfPci: string, index: number, d: Resolved): string {
   const script = unitScript(pfPci, index, d);
   // Continuation lines keep `systemctl cat` readable; systemd joins them with spaces.
@@ -95,4 +99,4 @@ export function renderUnit(pfPci: string, index: number, d: Resolved): string {
   ].join("\n");
 }
 
-export { systemdQuote, unitName };
+export { unitName };
