@@ -14,11 +14,11 @@ import { collect } from "./support/localShell";
 import type { Ctx } from "../provider/resource";
 import { networkUsers } from "../provider/libvirt/users";
 import { buildXml, parseXml } from "../provider/libvirt/xml";
-import { observePool } from "../provider/resources/vfPoolNetwork/facts";
+import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
 import { planPool } from "../provider/resources/vfPoolNetwork/plan";
 import { poolSchema } from "../provider/resources/vfPoolNetwork/schema";
 import { spec as poolSpec } from "../provider/resources/vfPoolNetwork";
-import { observeDomain } from "../provider/resources/domainVfInterface/facts";
+import { readFacts as readDomainFacts } from "../provider/resources/domainVfInterface/facts";
 import { ifaceSchema } from "../provider/resources/domainVfInterface/schema";
 import { spec as ifaceSpec } from "../provider/resources/domainVfInterface";
 
@@ -127,7 +127,7 @@ describe("libvirt resources against a stand-in virsh", () => {
 
   it("reads a pool network in one round trip, with the PF's VF count", async () => {
     const w = poolSchema().parse({ name: "p0", pf: "enp2s0" });
-    const facts = await observePool(f.host, w);
+    const facts = await readPoolFacts(f.host, w);
     expect(facts).to.deep.include({ exists: true, active: true, persistent: true, autostart: true, uuid: "8c4ee35d-6f97-4f22-a4ac-f9440b1b49e4" });
     expect(facts.live?.forward?.addresses).to.have.length(4);
     expect(facts.config?.forward?.addresses).to.deep.equal([]);
@@ -167,12 +167,12 @@ describe("libvirt resources against a stand-in virsh", () => {
   });
 
   it("reads a guest's interfaces and the pool's VFs in one round trip", async () => {
-    const d = await observeDomain(f.host, "qemu:///system", "tiny", "p0");
+    const d = await readDomainFacts(f.host, "qemu:///system", "tiny", "p0");
     expect(d).to.deep.include({ exists: true, running: true, persistent: true });
     expect(d.poolVfs).to.deep.equal(["0000:02:10.0", "0000:02:10.2", "0000:02:10.4", "0000:02:10.6"]);
     expect(f.calls()).to.deep.equal(["dominfo tiny", "dumpxml tiny", "dumpxml --inactive tiny", "net-dumpxml p0"]);
     f.answer(["dominfo", "nope"], notFound("domain", "nope"), true);
-    expect(await observeDomain(f.host, "qemu:///system", "nope")).to.deep.equal({ exists: false, running: false, persistent: false });
+    expect(await readDomainFacts(f.host, "qemu:///system", "nope")).to.deep.equal({ exists: false, running: false, persistent: false });
   });
 
   it("create on a guest that already has the interface writes nothing and reports it", async () => {
@@ -226,7 +226,7 @@ describe("libvirt resources against a stand-in virsh", () => {
 
   it("a missing virsh is named as such", async () => {
     fs.rmSync(path.join(f.dir, "bin", "virsh"));
-    const err = await observeDomain(f.host, "qemu:///system", "tiny").then(
+    const err = await readDomainFacts(f.host, "qemu:///system", "tiny").then(
       () => undefined,
       (e) => e,
     );

@@ -18,7 +18,7 @@ import {
 } from "../provider/libvirt/network";
 import { DomainInterface, interfaceElement, interfaceFromElement, parseDomain, parseInterface, renderInterface } from "../provider/libvirt/domain";
 import { infoFlag, isNotFound, isVirshMissing, libvirtMessage, parseInfo, parseNames, virsh, withXmlFile, XML_FILE } from "../provider/libvirt/virsh";
-import { execute, Operation } from "../provider/libvirt/exec";
+import { Command as Operation, execute, failedBeforeAnyChange } from "../provider/host";
 import { parsePort, renderPort } from "../provider/libvirt/port";
 import { HostCommandError, PartialApplyError, RemoteHost } from "../provider/host";
 import type { OpenChannel, Transport } from "../provider/host/transport";
@@ -393,5 +393,31 @@ describe("operation executor", () => {
     }
     expect(err).to.be.instanceOf(HostCommandError);
     expect(err.exitCode).to.equal(3);
+    expect(failedBeforeAnyChange(err), "nothing was applied").to.equal(true);
+  });
+
+  it("runs a failed step's undo and then lists it as applied", async () => {
+    const dir = fs.mkdtempSync("/tmp/libvirt-exec-");
+    const f = path.join(dir, "count");
+    fs.writeFileSync(f, "4\n");
+    const host = new RemoteHost(localTransport([]));
+    let err: any;
+    try {
+      await execute(host, [
+        {
+          description: "set the count to 2",
+          argv: ["sh", "-c", 'echo 0 > "$0"; exit 1', f],
+          undo: { description: "put back count 4", argv: ["sh", "-c", 'echo 4 > "$0"', f], failed: "putting back count 4 failed too" },
+        },
+      ]);
+    } catch (e) {
+      err = e;
+    }
+    expect(fs.readFileSync(f, "utf8")).to.equal("4\n");
+    expect(err).to.be.instanceOf(PartialApplyError);
+    expect(err.applied).to.deep.equal(["put back count 4"]);
+    expect(err.notApplied).to.deep.equal(["set the count to 2"]);
+    expect(failedBeforeAnyChange(err)).to.equal(false);
+    fs.rmSync(dir, { recursive: true });
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { execFileSync } from "child_process";
 import fc from "fast-check";
-import { commandLine, quote, shScript } from "../provider/host/quote";
+import { commandLine, quote, shScript, systemdEscape, systemdQuote, udevQuote } from "../provider/host/quote";
 
 // Runs a command line in a real POSIX shell and returns its argv as seen by the program.
 function argvSeenBy(line: string): string[] {
@@ -41,5 +41,32 @@ describe("shell quoting", () => {
 
   it("refuses an empty command", () => {
     expect(() => commandLine([])).to.throw(/empty/);
+  });
+});
+
+describe("systemd and udev quoting", () => {
+  it("doubles systemd's specifier and variable signs", () => {
+    expect(systemdEscape("echo $a 50% ${b}%n")).to.equal("echo $$a 50%% $${b}%%n");
+    expect(systemdEscape("plain")).to.equal("plain");
+  });
+
+  it("quotes one ExecStart= argument: backslashes and quotes escaped, then specifiers", () => {
+    expect(systemdQuote(`echo "$a" 50% \\n`)).to.equal(`"echo \\"$$a\\" 50%% \\\\n"`);
+    expect(systemdQuote("")).to.equal('""');
+  });
+
+  // systemd's own unquoting: inside "…", \\ and \" stand for \ and ", and $$ / %% for $ / %.
+  it("round-trips any string through systemd's unquoting rules (property)", () => {
+    const unquote = (q: string) =>
+      q
+        .slice(1, -1)
+        .replace(/\$\$|%%|\\(.)/g, (m, c) => (m === "$$" ? "$" : m === "%%" ? "%" : c));
+    fc.assert(fc.property(fc.string(), (s) => unquote(systemdQuote(s)) === s));
+  });
+
+  it("double-quotes udev values and refuses what udev cannot quote", () => {
+    expect(udevQuote("0000:01:00.0")).to.equal('"0000:01:00.0"');
+    expect(udevQuote("7")).to.equal('"7"');
+    for (const bad of ['a"b', "a\\b", "a\nb"]) expect(() => udevQuote(bad)).to.throw(/udev rule value/);
   });
 });

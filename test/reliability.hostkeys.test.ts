@@ -26,7 +26,7 @@ const PROPS: Record<Kind, Record<string, unknown>> = {
   vfPoolNetwork: { name: "keypool", pf: "enp250s0" },
   domainVfInterface: { domain: "keyvm", source: { network: "keypool" } },
 };
-const PLANS_IN_CHECK: Kind[] = ["iommuKernelArgs", "sriovPf", "vfPoolNetwork", "domainVfInterface"];
+const PLANS_IN_CHECK: Kind[] = ["iommuKernelArgs", "sriovPf", "virtualFunction", "vfPoolNetwork", "domainVfInterface"];
 
 
 describe("reliability: host keys are verified by every resource", function () {

@@ -23,12 +23,12 @@ import * as os from "os";
 import * as path from "path";
 import { connectionSchema } from "../provider/connection";
 import { BACKUP_DIR, closeAllConnections, hostFor, RemoteHost, shScript } from "../provider/host";
-import { observeDomain } from "../provider/resources/domainVfInterface/facts";
+import { readFacts as readDomainFacts } from "../provider/resources/domainVfInterface/facts";
 import { renderDropin } from "../provider/resources/iommuKernelArgs/grub";
 import { inputsSchema as iommuSchema } from "../provider/resources/iommuKernelArgs/schema";
 import { readFacts } from "../provider/resources/sriovPf/apply";
-import { observePool } from "../provider/resources/vfPoolNetwork/facts";
-import { gather as gatherVf } from "../provider/resources/virtualFunction";
+import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
+import { readFacts as readVfFacts } from "../provider/resources/virtualFunction";
 import { validate } from "../provider/validate";
 import { addSecret, figures, record, recordLogs } from "./reliability/figures";
 import { canaries, CANARY_DIR, materialize, rawShellValue, rawValue, removeCanaryDir, resetCanaries, SHELL_META, SHELL_META_BUT_BRACKETS } from "./reliability/injection";
@@ -127,7 +127,7 @@ describe("reliability: injection — no free-text value is ever executed on a ho
             // Accepted values never carry shell syntax (the schemas are allow-lists)…
             expect(v, `accepted ${JSON.stringify(v)}`).to.not.match(SHELL_META);
             // …and those that plan were sent to the host: hostChanges is the host's answer.
-            if (f.kind === "sriovPf" || f.kind === "vfPoolNetwork" || f.kind === "domainVfInterface") {
+            if (f.kind === "sriovPf" || f.kind === "virtualFunction" || f.kind === "vfPoolNetwork" || f.kind === "domainVfInterface") {
               expect(r.inputs.hostChanges).to.be.an("array");
               figures.injectionSentToHost++;
             }
@@ -182,7 +182,7 @@ describe("reliability: injection — no free-text value is ever executed on a ho
           const pci = materialize(b, "vf-probe-pci");
           figures.injectionValues += 2;
           figures.injectionSentToHost += 2;
-          const facts = await gatherVf(host, pf, pci, index).catch((e: Error) => e);
+          const facts = await readVfFacts(host, pf, pci, index).catch((e: Error) => e);
           if (facts instanceof Error) record("vf probe error", facts.message);
           expect(canaries(), JSON.stringify([pf, pci])).to.deep.equal([]);
         }),
@@ -200,9 +200,9 @@ describe("reliability: injection — no free-text value is ever executed on a ho
           figures.injectionValues += 3 + list.length;
           figures.injectionSentToHost += 3 + list.length;
           for (const read of [
-            () => observePool(host, { name, libvirtUri: uri, pf: dom }),
-            () => observePool(host, { name, libvirtUri: uri, vfs: list.length ? list : [dom] }),
-            () => observeDomain(host, uri, dom, name),
+            () => readPoolFacts(host, { name, libvirtUri: uri, pf: dom }),
+            () => readPoolFacts(host, { name, libvirtUri: uri, vfs: list.length ? list : [dom] }),
+            () => readDomainFacts(host, uri, dom, name),
           ])
             await read().then(
               () => undefined,

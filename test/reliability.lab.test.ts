@@ -18,10 +18,10 @@ import { expect } from "chai";
 import * as fc from "fast-check";
 import { connectionSchema } from "../provider/connection";
 import { closeAllConnections, hostFor } from "../provider/host";
-import { observeDomain } from "../provider/resources/domainVfInterface/facts";
+import { readFacts as readDomainFacts } from "../provider/resources/domainVfInterface/facts";
 import { libvirtObjects, readFacts } from "../provider/resources/sriovPf/apply";
-import { observePool } from "../provider/resources/vfPoolNetwork/facts";
-import { gather as gatherVf } from "../provider/resources/virtualFunction";
+import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
+import { readFacts as readVfFacts } from "../provider/resources/virtualFunction";
 import type { LabVm } from "./lab/vm";
 import { figures, record, recordLogs, trackStack } from "./reliability/figures";
 import { CANARY_DIR, materialize, rawShellValue } from "./reliability/injection";
@@ -61,10 +61,10 @@ describe("reliability on the lab host: injection, concurrency, drift, reboot", f
           const quiet = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => record("lab injection read error", e.message));
           await quiet(readFacts(host, "interface", v, w));
           await quiet(readFacts(host, "pciAddress", w, v));
-          await quiet(gatherVf(host, v, w, index));
-          await quiet(observePool(host, { name: v, pf: w, libvirtUri: uri }));
-          await quiet(observePool(host, { name: w, vfs: [v, w], libvirtUri: uri }));
-          await quiet(observeDomain(host, uri, v, w));
+          await quiet(readVfFacts(host, v, w, index));
+          await quiet(readPoolFacts(host, { name: v, pf: w, libvirtUri: uri }));
+          await quiet(readPoolFacts(host, { name: w, vfs: [v, w], libvirtUri: uri }));
+          await quiet(readDomainFacts(host, uri, v, w));
           await quiet(libvirtObjects(host, uri));
           expect(await guestCanaries(), JSON.stringify([v, w, uri])).to.deep.equal([]);
         }),

@@ -17,9 +17,11 @@ import { Facts, foundPath, parseFacts, parseFound, PfFacts, readArgv, renderFoun
 import { Desired, explainVfWriteFailure, Op, plan, PlanOptions, VF_WRITE_SCRIPT } from "../provider/resources/sriovPf/plan";
 import { parseModprobe, renderModprobe, renderUdevRule, renderUnit, unitScript } from "../provider/resources/sriovPf/render";
 import { inputSchema } from "../provider/resources/sriovPf/schema";
-import { describeUsers, findUsers, parseUsageOutput, pciOf } from "../provider/resources/sriovPf/usage";
-import { execute } from "../provider/resources/sriovPf/apply";
-import { PartialApplyError, RemoteHost } from "../provider/host";
+import { describeUsers, findUsers, parseUsageOutput } from "../provider/resources/sriovPf/usage";
+import { pciFromElement } from "../provider/libvirt/pci";
+import { el } from "../provider/libvirt/xml";
+import { executable } from "../provider/resources/sriovPf/apply";
+import { execute, PartialApplyError, RemoteHost } from "../provider/host";
 import type { Transport } from "../provider/host/transport";
 import { ProviderProcess, secret, UNKNOWN as WIRE_UNKNOWN } from "./support/engine";
 
@@ -726,12 +728,14 @@ describe("SriovPf", () => {
       const log: string[] = [];
       await execute(
         host,
-        [
-          run("one", ["sh", "-c", `echo 1 >> ${dir}/order`]),
-          { kind: "write", description: "file", path: `${dir}/f`, content: "hello\n" },
-          run("two", ["sh", "-c", `cat ${dir}/f >> ${dir}/order`]),
-        ],
-        "PF x",
+        executable(
+          [
+            run("one", ["sh", "-c", `echo 1 >> ${dir}/order`]),
+            { kind: "write", description: "file", path: `${dir}/f`, content: "hello\n" },
+            run("two", ["sh", "-c", `cat ${dir}/f >> ${dir}/order`]),
+          ],
+          "PF x",
+        ),
         (l) => log.push(l),
       );
       expect(fs.readFileSync(`${dir}/order`, "utf8")).to.equal("1\nhello\n");
@@ -740,7 +744,7 @@ describe("SriovPf", () => {
     });
 
     it("stops at the first failure and says what was applied and what was not", async () => {
-      const e = await execute(host, [run("first", ["true"]), run("second", ["sh", "-c", "echo nope >&2; exit 3"]), run("third", ["true"])], "PF x").then(
+      const e = await execute(host, executable([run("first", ["true"]), run("second", ["sh", "-c", "echo nope >&2; exit 3"]), run("third", ["true"])], "PF x")).then(
         () => undefined,
         (x) => x,
       );
@@ -756,7 +760,7 @@ describe("SriovPf", () => {
         argv: ["sh", "-c", "echo 'sh: 1: printf: printf: Cannot allocate memory' >&2; echo '--- kernel log:' >&2; echo \"[ 643.3] igb 0000:01:00.0: can't enable 2 VFs (bus 02 out of range of [bus 01])\" >&2; exit 1"],
         vfWrite: { pciAddress: "0000:01:00.0", numVfs: 2, totalVfs: 7, previous: 4 },
       };
-      const e = await execute(host, [run("remove the 4 VFs", ["true"]), refused, run("write unit", ["true"])], "PF 0000:01:00.0 (ens4, igb) on local").then(
+      const e = await execute(host, executable([run("remove the 4 VFs", ["true"]), refused, run("write unit", ["true"])], "PF 0000:01:00.0 (ens4, igb) on local")).then(
         () => undefined,
         (x) => x,
       );
@@ -775,9 +779,9 @@ describe("SriovPf", () => {
     const domain = (name: string, devices: string) => `<domain type='kvm'><name>${name}</name><devices>${devices}</devices></domain>`;
 
     it("reads PCI addresses in hex or decimal", () => {
-      expect(pciOf({ "@domain": "0x0000", "@bus": "0x02", "@slot": "0x10", "@function": "0x1" })).to.equal("0000:02:10.1");
-      expect(pciOf({ "@domain": "0", "@bus": "2", "@slot": "16", "@function": "1" })).to.equal("0000:02:10.1");
-      expect(pciOf({ "@type": "drive", "@bus": "0" })).to.equal(undefined);
+      expect(pciFromElement(el("address", { domain: "0x0000", bus: "0x02", slot: "0x10", function: "0x1" }))).to.equal("0000:02:10.1");
+      expect(pciFromElement(el("address", { domain: "0", bus: "2", slot: "16", function: "1" }))).to.equal("0000:02:10.1");
+      expect(pciFromElement(el("address", { type: "drive", bus: "0" }))).to.equal(undefined);
     });
 
     it("finds domains by hostdev, hostdev interface, pool network and macvtap, and pool networks by PF or VF", () => {
@@ -812,6 +816,19 @@ describe("SriovPf", () => {
       expect(describeUsers(u)).to.equal(
         "running domains vm-hostdev (VF 0000:02:10.1), vm-iface (VF 0000:02:10.2), vm-pool (network sriov-pool), vm-direct (VF ens4v0); active pool networks sriov-pool (PF ens4), vf-list (VF 0000:02:10.0)",
       );
+    });
+
+    it("skips XML it cannot read and addresses that name no VF", () => {
+      const b64 = (x: string) => Buffer.from(x).toString("base64");
+      const objs = parseUsageOutput(
+        [
+          `dom\t${b64("broken")}\t${b64("<domain><devices>")}`,
+          `dom\t${b64("not-a-domain")}\t${b64("<network><devices/></network>")}`,
+          `dom\t${b64("far")}\t${b64(domain("far", "<hostdev><source><address domain='0x0000' bus='0x100' slot='0x10' function='0x1'/></source></hostdev>"))}`,
+          "end",
+        ].join("\n"),
+      );
+      expect(findUsers(vfs, ["ens4"], objs)).to.deep.equal({ domains: [], networks: [] });
     });
 
     it("reports when libvirt could not be asked", () => {

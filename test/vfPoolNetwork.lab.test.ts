@@ -14,7 +14,7 @@ import { connectionSchema } from "../provider/connection";
 import { buildXml, el } from "../provider/libvirt/xml";
 import { parseNetwork } from "../provider/libvirt/network";
 import { parseDomain } from "../provider/libvirt/domain";
-import { observePool } from "../provider/resources/vfPoolNetwork/facts";
+import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
 import { planPool } from "../provider/resources/vfPoolNetwork/plan";
 import { poolSchema } from "../provider/resources/vfPoolNetwork/schema";
 import { spec as poolSpec } from "../provider/resources/vfPoolNetwork";
@@ -188,7 +188,7 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
     const host = hostFor(connectionSchema().parse(connection));
     const w = poolSchema().parse({ name: NET, pf });
     const t = Date.now();
-    const facts = await observePool(host, w);
+    const facts = await readPoolFacts(host, w);
     timings["net-observe"] = Date.now() - t;
     expect(planPool(facts, w, "create")).to.deep.equal({ ops: [] });
     expect(await poolSpec.plan!({ host, connection: connectionSchema().parse(connection) }, w, w)).to.deep.equal([]);

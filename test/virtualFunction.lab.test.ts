@@ -10,7 +10,8 @@ import { DeploymentError, ResourceSpec, secret, Stack } from "./support/engine";
 import { hostFor, closeAllConnections } from "../provider/host";
 import { connectionSchema } from "../provider/connection";
 import { spec } from "../provider/resources/virtualFunction";
-import { execute, gather } from "../provider/resources/virtualFunction";
+import { execute } from "../provider/host";
+import { executable, readFacts } from "../provider/resources/virtualFunction";
 import { vfSchema } from "../provider/resources/virtualFunction/schema";
 import { derivedMac, isLocallyAdministeredUnicast } from "../provider/resources/virtualFunction/mac";
 import { parseIpLinks, vfInfo } from "../provider/resources/virtualFunction/facts";
@@ -171,7 +172,7 @@ describe("VirtualFunction on the lab host", function () {
       const r = await timed("update-change", () => up({ mac: "02:00:00:aa:00:02", vlan: 200, qos: 0, spoofCheck: true, trust: false, maxTxRate: 300 }));
       expect(r.steps[0].op).to.equal("update");
       // Each operation run on the host is in the deployment's output.
-      expect(r.logs.map((l) => l.message).join("\n")).to.include(`virtualFunction on root@`).and.include("set vlan 200 qos 0");
+      expect(r.logs.map((l) => l.message).join("\n")).to.match(/virtualFunction \S+ vf 0 on root@/).and.include("set vlan 200 qos 0");
       expect(r.outputs.vf0.mac).to.equal("02:00:00:aa:00:02");
       const h = await hostVf(0);
       expect(h).to.deep.include({ mac: "02:00:00:aa:00:02", vlan: 200, qos: 0, spoofchk: true, trust: false, maxTx: 300 });
@@ -253,10 +254,10 @@ describe("VirtualFunction on the lab host", function () {
       // Bypasses the planner's knowledge of igb to see what the driver says.
       const conn = connectionSchema().parse(connection);
       const host = hostFor(conn);
-      const facts = await gather(host, pf, "", 1);
-      const err = await execute(host, facts, [
+      const facts = await readFacts(host, pf, "", 1);
+      const err = await execute(host, executable(facts, [
         { kind: "run", description: "VF 1: set min_tx_rate 10", argv: ["ip", "link", "set", "dev", pf, "vf", "1", "min_tx_rate", "10", "max_tx_rate", "100"], attribute: "minTxRate", value: "10" },
-      ]).then(
+      ])).then(
         () => undefined,
         (e) => e,
       );

@@ -9,10 +9,10 @@ import * as os from "os";
 import * as path from "path";
 import { lifecycle } from "../provider/resource";
 import { UNKNOWN } from "../provider/validate";
-import { spec } from "../provider/resources/virtualFunction";
+import { previewLines, spec } from "../provider/resources/virtualFunction";
 import { factsCommand, HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
-import { observedInputs, Operation, outputs, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
+import { observedInputs, Operation, outputsOf, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
 import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
 import { renderUnit, systemdQuote, unitScript } from "../provider/resources/virtualFunction/unit";
 
@@ -134,7 +134,10 @@ describe("VirtualFunction inputs", () => {
   it("fills the kernel defaults for attributes left out", async () => {
     const r = await provider.check({}, { connection: conn, pf: "enp1s0", index: 3 });
     expect(r.failures).to.deep.equal([]);
-    const { connection: _c, ...rest } = r.inputs;
+    // No host answers here: preview's host changes say it was not checked.
+    const { connection: _c, hostChanges, ...rest } = r.inputs;
+    expect(hostChanges).to.have.length(1);
+    expect(hostChanges[0]).to.match(/^\(not checked\) /);
     expect(rest).to.deep.equal({
       pf: "enp1s0",
       index: 3,
@@ -351,8 +354,9 @@ describe("VirtualFunction probe script on a fake sysfs", () => {
     dir("/proc/77/fd");
     w("/etc/machine-id", "abc123\n");
     w("/etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service", "[Unit]\nDescription=vf 1\n");
-    // systemctl and ip answer as on a host.
-    w("/bin/systemctl", '#!/bin/sh\ncase "$*" in *-1.service*) printf "ActiveState=active\\nUnitFileState=enabled\\n" ;; *) printf "ActiveState=inactive\\nUnitFileState=\\n" ;; esac\n');
+    ln("/etc/systemd/system/multi-user.target.wants/pulumi-sriov-vf-0000:01:00.0-1.service", "../pulumi-sriov-vf-0000:01:00.0-1.service");
+    // systemctl and ip answer as on a host. Enablement is read from the install link, not from systemctl.
+    w("/bin/systemctl", '#!/bin/sh\ncase "$*" in *-1.service*) printf "ActiveState=active\\n" ;; *) printf "ActiveState=inactive\\n" ;; esac\n');
     w("/bin/ip", `#!/bin/sh\ncat ${JSON.stringify(path.join(root, "ip.json"))}\n`);
     fs.chmodSync(path.join(bin, "systemctl"), 0o755);
     fs.chmodSync(path.join(bin, "ip"), 0o755);
@@ -456,6 +460,28 @@ describe("VirtualFunction default MAC", () => {
 
 describe("VirtualFunction planning", () => {
   const opts = { pfName: "enp1s0" };
+
+  describe("preview (hostChanges)", () => {
+    it("lists the operations an up would run", () => {
+      const lines = previewLines(facts(), inputs({ vlan: 100, qos: 3 }));
+      expect(lines).to.include("VF 1 of enp1s0 (0000:01:00.0): set vlan 100 qos 3");
+      expect(lines.every((l) => !l.startsWith("refused:"))).to.equal(true);
+    });
+
+    it("is empty when the VF already is as the inputs say", () => {
+      const i = inputs({ mac: "02:11:22:33:44:55", vlan: 7, persist: false });
+      const f = facts({ attributes: { mac: i.mac, vlan: 7 }, vf: { netdevMac: i.mac } });
+      expect(previewLines(f, i)).to.deep.equal([]);
+    });
+
+    it("lists what it refuses instead, one line each", () => {
+      const lines = previewLines(facts(), inputs({ minTxRate: 10, maxTxRate: 100, linkState: "enable" }));
+      expect(lines).to.deep.equal([
+        "refused: linkState = enable is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb cannot set a VF's link state",
+        "refused: minTxRate = 10 is not supported by the igb driver of PF enp1s0 (0000:01:00.0): igb has no minimum TX rate for VFs",
+      ]);
+    });
+  });
 
   it("sets each attribute that differs, with the PF's current name", () => {
     const d = desired({ vlan: 100, qos: 3, spoofCheck: false, trust: true, maxTxRate: 300 });
@@ -619,7 +645,7 @@ describe("VirtualFunction planning", () => {
     });
 
     it("reads systemd's NeedDaemonReload as a stale unit", () => {
-      const head = "unit_name=pulumi-sriov-vf-0000:01:00.0-1.service\nUnitFileState=enabled\nActiveState=inactive\nNeedDaemonReload=yes\n";
+      const head = "unit_name=pulumi-sriov-vf-0000:01:00.0-1.service\nunit_wanted=1\nActiveState=inactive\nNeedDaemonReload=yes\n";
       expect(parseProbe(head, "x").unit).to.deep.include({ enabled: "enabled", active: "inactive", stale: true });
       expect(parseProbe(head.replace("=yes", "=no"), "x").unit.stale).to.equal(false);
     });
@@ -703,7 +729,7 @@ describe("VirtualFunction planning", () => {
 describe("VirtualFunction drift (read)", () => {
   const applied = inputs({ vlan: 100, trust: true });
   const d = resolve(applied, facts()).desired;
-  const outs = outputs(facts({ attributes: { mac: d.mac } }), 1, true);
+  const outs = outputsOf(facts({ attributes: { mac: d.mac } }), 1, true);
 
   it("observes what the host has, keeping a derived MAC left out", () => {
     const f = facts({ attributes: { mac: d.mac, vlan: 100, trust: true }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, { ...d, persist: true }), enabled: "enabled", active: "active" } } });
@@ -738,7 +764,7 @@ describe("VirtualFunction drift (read)", () => {
   });
 
   it("never puts undefined in outputs", () => {
-    const o = outputs(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
+    const o = outputsOf(facts({ top: { vf: undefined, attributes: undefined } }), 1, false);
     for (const [k, v] of Object.entries(o)) expect(v, k).to.not.equal(undefined);
   });
 });
@@ -749,6 +775,13 @@ describe("VirtualFunction persistence unit", () => {
   it("matches the golden file", () => {
     const got = renderUnit("0000:01:00.0", 3, d);
     const file = path.join(FIXTURES, "unit-vf3-vfio.service");
+    if (process.env.UPDATE_GOLDEN) fs.writeFileSync(file, got);
+    expect(got).to.equal(fs.readFileSync(file, "utf8"));
+  });
+
+  it("matches the golden file for a VF on its default driver (rebinds until its interface has the MAC)", () => {
+    const got = renderUnit("0000:01:00.0", 1, desired({ mac: "02:11:22:33:44:66", persist: true }));
+    const file = path.join(FIXTURES, "unit-vf1-default.service");
     if (process.env.UPDATE_GOLDEN) fs.writeFileSync(file, got);
     expect(got).to.equal(fs.readFileSync(file, "utf8"));
   });

@@ -23,6 +23,7 @@ command -v tc >/dev/null || [ -x /sbin/tc ] || missing+=(iproute2)
 command -v ssh-agent >/dev/null || missing+=(openssh-client)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v flock >/dev/null || missing+=(util-linux)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 
 qemu_ok() {
   command -v qemu-system-x86_64 >/dev/null && qemu-system-x86_64 -device help 2>/dev/null | grep -q '"igb"'

@@ -7,7 +7,7 @@ import { parseNetwork } from "../../libvirt/network";
 import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh } from "../../libvirt/virsh";
 import { DomainFacts } from "./plan";
 
-export async function observeDomain(host: RemoteHost, uri: string, domain: string, network?: string): Promise<DomainFacts> {
+export async function readFacts(host: RemoteHost, uri: string, domain: string, network?: string): Promise<DomainFacts> {
   const info = virsh(uri, "dominfo", domain);
   const live = virsh(uri, "dumpxml", domain);
   const config = virsh(uri, "dumpxml", "--inactive", domain);

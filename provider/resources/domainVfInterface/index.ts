@@ -7,8 +7,8 @@ import { randomBytes } from "crypto";
 import { HostError, PartialApplyError } from "../../host";
 import type { RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { describe, execute } from "../../libvirt/exec";
-import { observeDomain } from "./facts";
+import { describe, execute, loggerFor } from "../../host";
+import { readFacts } from "./facts";
 import { allOps, describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
 import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";
 
@@ -31,7 +31,7 @@ async function awaitRemoval(host: RemoteHost, w: Pick<IfaceInputs, "domain" | "l
   const deadline = Date.now() + DETACH_TIMEOUT_MS;
   const was = findByMac(before.live, mac);
   for (;;) {
-    const f = await observeDomain(host, w.libvirtUri, w.domain);
+    const f = await readFacts(host, w.libvirtUri, w.domain);
     if (!f.running || !findByMac(f.live, mac)) return;
     if (Date.now() > deadline)
       throw new HostError(
@@ -43,23 +43,24 @@ async function awaitRemoval(host: RemoteHost, w: Pick<IfaceInputs, "domain" | "l
   }
 }
 
-async function apply(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mode: "create" | "update"): Promise<IfaceOutputs> {
+async function converge(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mode: "create" | "update"): Promise<IfaceOutputs> {
   return ctx.host.withLock(async () => {
-    const facts = await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network);
+    const facts = await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network);
     const mac = w.mac ?? knownMac ?? newMac(facts);
     const plan = planInterface(facts, w, mac, mode);
     if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
     if (plan.detach.length + plan.attach.length === 0) return outputsOf(facts, w, mac);
     // A live detach must finish in the guest before the same MAC is attached again.
-    await execute(ctx.host, plan.detach);
+    const log = loggerFor("domainVfInterface", w.domain, ctx.host.name);
+    await execute(ctx.host, plan.detach, log);
     try {
       if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
-      await execute(ctx.host, plan.attach);
+      await execute(ctx.host, plan.attach, log);
     } catch (e) {
       if (plan.detach.length === 0) throw e;
       throw new PartialApplyError(ctx.host.name, describe(plan.detach), describe(plan.attach), e as Error);
     }
-    return outputsOf(await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network), w, mac);
+    return outputsOf(await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network), w, mac);
   });
 }
 
@@ -77,16 +78,16 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
   // only a first attach is described.
   async plan(ctx, w, applied) {
     if (w.mac === undefined && applied) return [];
-    const facts = await observeDomain(ctx.host, w.libvirtUri, w.domain, w.source.network);
+    const facts = await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network);
     const plan = planInterface(facts, w, w.mac ?? "(generated MAC)", applied ? "update" : "create");
     return plan.refused ? [`refused: ${plan.refused}`] : describe(allOps(plan));
   },
 
-  create: (ctx, w) => apply(ctx, w, undefined, "create"),
-  update: (ctx, _olds, w, outs) => apply(ctx, w, outs.mac, "update"),
+  create: (ctx, w) => converge(ctx, w, undefined, "create"),
+  update: (ctx, _olds, w, outs) => converge(ctx, w, outs.mac, "update"),
 
   async read(ctx, applied, outs) {
-    const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain, applied.source.network);
+    const facts = await readFacts(ctx.host, applied.libvirtUri, applied.domain, applied.source.network);
     const observed = observedInputs(facts, applied, outs.mac);
     if (!observed) return undefined;
     return { outs: outputsOf(facts, applied, outs.mac), observed };
@@ -94,10 +95,10 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
 
   async delete(ctx, applied, outs) {
     await ctx.host.withLock(async () => {
-      const facts = await observeDomain(ctx.host, applied.libvirtUri, applied.domain);
+      const facts = await readFacts(ctx.host, applied.libvirtUri, applied.domain);
       if (!facts.exists) return;
       const plan = planInterfaceRemoval(facts, applied, outs.mac);
-      await execute(ctx.host, plan.detach);
+      await execute(ctx.host, plan.detach, loggerFor("domainVfInterface", applied.domain, ctx.host.name));
       if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, applied, outs.mac, facts);
     });
   },

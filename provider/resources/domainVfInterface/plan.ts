@@ -3,7 +3,7 @@
 // attach/detach steps. An interface is found again by its MAC.
 import type { DomainDef, DomainInterface } from "../../libvirt/domain";
 import { renderInterface } from "../../libvirt/domain";
-import type { Operation } from "../../libvirt/exec";
+import type { Command as Operation } from "../../host";
 import { libvirtMessage, shownWithXml, virsh, withXmlFile, XML_FILE } from "../../libvirt/virsh";
 import type { CommandResult } from "../../host";
 import { IfaceInputs, IfaceOutputs } from "./schema";

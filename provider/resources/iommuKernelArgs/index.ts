@@ -3,7 +3,7 @@
 // planned operations with rollback, rebooting); the decisions are in the
 // pure modules next to it.
 import { Connection } from "../../connection";
-import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyError, RemoteHost, shScript } from "../../host";
+import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyError, loggerFor, RemoteHost, shScript } from "../../host";
 import { Ctx, ResourceSpec } from "../../resource";
 import { hasEffect, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { detect, Detection } from "./detect";
@@ -18,11 +18,11 @@ import { Bootloader, desiredArgs, Inputs, inputsSchema, isVendorArg, Outputs } f
 export type { Inputs, Outputs } from "./schema";
 
 function log(host: RemoteHost, message: string): void {
-  console.log(`iommuKernelArgs ${host.name}: ${message}`);
+  loggerFor("iommuKernelArgs", undefined, host.name)(message);
 }
 
 /** Reads everything the resource needs in one round trip (without the health probes when only planning). */
-export async function gather(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
+export async function readFacts(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
   const ps = probes(opts);
   const res = await host.batch(ps.map((p) => p.argv));
   const byName: Record<string, CommandResult> = {};
@@ -163,7 +163,7 @@ export async function rebootAndWait(ctx: Ctx, bootId: string, timeoutSeconds: nu
       const r = await host.run(["cat", "/proc/sys/kernel/random/boot_id"]);
       if (r.stdout.trim() !== bootId) {
         log(host, `back after ${Math.round((Date.now() - started) / 1000)} s`);
-        return await gather(host);
+        return await readFacts(host);
       }
       last = "still running the old boot";
       await closeConnection(connection);
@@ -176,7 +176,7 @@ export async function rebootAndWait(ctx: Ctx, bootId: string, timeoutSeconds: nu
   throw new HostError(host.name, `did not come back within rebootTimeoutSeconds (${timeoutSeconds} s) after the reboot; last attempt: ${last}`);
 }
 
-function outputsFor(f: Facts, det: Detection, args: string[], configPath: string, restore: Restore): Outputs {
+function outputsOf(f: Facts, det: Detection, args: string[], configPath: string, restore: Restore): Outputs {
   const required = rebootRequired(f.cmdline, args);
   const h = health(f, args, required);
   return {
@@ -201,7 +201,7 @@ function outputsFor(f: Facts, det: Detection, args: string[], configPath: string
 async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: string[], creating = false): Promise<Outputs> {
   const { host } = ctx;
   return host.withLock(async () => {
-    let f = await gather(host);
+    let f = await readFacts(host);
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
     // A create run again starts from its own record of what it found (RECORD_DIR).
@@ -219,7 +219,7 @@ async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: 
           `rebooted, but the kernel is not running with ${missing.join(" ")}: /proc/cmdline is "${f.cmdline}". ${p.configPath} has them; check that the firmware boots the entry ${det.grubCfg ? `from ${det.grubCfg}` : `that ${det.bootloader} writes`}`,
         );
     }
-    return outputsFor(f, det, wanted, p.configPath, p.restore);
+    return outputsOf(f, det, wanted, p.configPath, p.restore);
   });
 }
 
@@ -249,7 +249,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
   // already configured is nothing to do.
   async plan(ctx, inputs) {
     const { host } = ctx;
-    const f = await gather(host, { health: false });
+    const f = await readFacts(host, { health: false });
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
     const lines = plan(f, det, wanted, emptyRestore(), []).ops.map((o) => o.description);
@@ -260,13 +260,13 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
 
   async read(ctx, applied, outs) {
     const { host } = ctx;
-    const f = await gather(host);
+    const f = await readFacts(host);
     const det = detect(f, (outs.bootloader as Bootloader | undefined) ?? applied.bootloader, host.name);
     const configured = configuredNow(f, det);
     const args = outs.args ?? [];
     if (args.length && !args.some((a) => hasEffect(configured, a))) return undefined;
     const restore = restoreFrom(outs.restore);
-    return { outs: outputsFor(f, det, [...args], outs.configPath, restore), observed: observedInputs(applied, args, configured) };
+    return { outs: outputsOf(f, det, [...args], outs.configPath, restore), observed: observedInputs(applied, args, configured) };
   },
 
   update: (ctx, _olds, news, outs) => converge(ctx, news, restoreFrom(outs.restore), outs.args ?? []),
@@ -274,7 +274,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
   async delete(ctx, applied, outs) {
     const { host } = ctx;
     await host.withLock(async () => {
-      const f = await gather(host);
+      const f = await readFacts(host);
       const det = detect(f, (outs.bootloader as Bootloader | undefined) ?? applied.bootloader, host.name);
       const previous = outs.args ?? [];
       const p = plan(f, det, [], restoreFrom(outs.restore), previous);

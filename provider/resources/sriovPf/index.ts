@@ -1,17 +1,17 @@
 // SriovPf: the VF count of one physical function, its autoprobe flag and MTU,
 // made to survive reboots (systemd unit, udev rule or module option), and
 // changed only when no running domain or active pool network would lose a VF.
-import { BACKUP_DIR, PartialApplyError, shScript } from "../../host";
+import { BACKUP_DIR, execute, failedBeforeAnyChange, Log, loggerFor, shScript } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { InputError } from "../../validate";
-import { execute, readFacts, usersOf } from "./apply";
+import { executable, readFacts, usersOf } from "./apply";
 import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
 import { Desired, persistOps, persistPathFor, plan } from "./plan";
 import { FoundState, inputSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { describeUsers } from "./usage";
 
-function log(host: string, pci: string) {
-  return (line: string) => console.log(`sriovPf ${pci} on ${host}: ${line}`);
+function log(host: string, pci: string): Log {
+  return loggerFor("sriovPf", pci, host);
 }
 
 function who(pf: PfFacts, host: string): string {
@@ -91,10 +91,10 @@ async function converge(
   const recording = creating && p.ops.length > 0 && !facts.found;
   if (recording) await host.writeFile(foundPath(pf.pciAddress), renderFound(found));
   try {
-    await execute(host, p.ops, who(pf, host.name), log(host.name, pf.pciAddress));
+    await execute(host, executable(p.ops, who(pf, host.name)), log(host.name, pf.pciAddress));
   } catch (e) {
     // Nothing changed: a record kept now could only go stale before the next create.
-    if (recording && e instanceof PartialApplyError && e.applied.length === 0)
+    if (recording && failedBeforeAnyChange(e))
       await host.removeFile(foundPath(pf.pciAddress)).catch(() => undefined);
     throw e;
   }
@@ -121,7 +121,7 @@ async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): 
   if (!facts.pf) {
     // The device is gone (card removed): only the files this resource wrote remain to undo.
     const p = plan(facts, desired, { host: host.name, pciAddress: outs.pciAddress, driver: outs.driver });
-    await execute(host, p.ops, `PF ${outs.pciAddress} on ${host.name}`, log(host.name, outs.pciAddress));
+    await execute(host, executable(p.ops, `PF ${outs.pciAddress} on ${host.name}`), log(host.name, outs.pciAddress));
   } else {
     await converge(ctx, { ...applied, ...desired, mtu: undefined, pciAddress: outs.pciAddress, interface: undefined, macAddress: undefined }, facts, {
       found,

@@ -1,5 +1,6 @@
 // The persistence files, rendered from what they must do. Every form names the
 // PF by its PCI address: interface names can change across reboots.
+import { systemdEscape, udevQuote } from "../../host/quote";
 
 export interface PersistSettings {
   pciAddress: string;
@@ -31,11 +32,11 @@ export function unitScript(s: PersistSettings): string[] {
   return lines;
 }
 
-/** One ExecStart= argument: systemd expands `$` and `%` itself and unescapes backslashes in quotes. */
+/** One single-quoted ExecStart= argument: systemd unescapes backslashes in quotes, so lines may hold neither. */
 function systemdShell(lines: string[]): string {
   for (const l of lines)
     if (/['\\]/.test(l)) throw new Error(`unit script line must not contain quotes or backslashes: ${l}`);
-  const body = lines.map((l) => l.replace(/%/g, "%%").replace(/\$/g, "$$$$")).join("; \\\n  ");
+  const body = lines.map(systemdEscape).join("; \\\n  ");
   return `/bin/sh -c '\\\n  ${body}'`;
 }
 
@@ -68,15 +69,15 @@ export function renderUnit(s: PersistSettings): string {
 
 export function renderUdevRule(s: PersistSettings): string {
   const attrs = [
-    `ATTR{device/sriov_drivers_autoprobe}="${s.autoprobe ? 1 : 0}"`,
-    `ATTR{device/sriov_numvfs}="${s.numVfs}"`,
-    ...(s.mtu !== undefined ? [`ATTR{mtu}="${s.mtu}"`] : []),
+    `ATTR{device/sriov_drivers_autoprobe}=${udevQuote(s.autoprobe ? "1" : "0")}`,
+    `ATTR{device/sriov_numvfs}=${udevQuote(String(s.numVfs))}`,
+    ...(s.mtu !== undefined ? [`ATTR{mtu}=${udevQuote(String(s.mtu))}`] : []),
   ];
   return [
     HEADER,
     `# Sets ${s.numVfs} SR-IOV virtual function${s.numVfs === 1 ? "" : "s"} on the PF at PCI ${s.pciAddress} when its network`,
     "# interface appears at boot. KERNELS matches the PF's PCI device, never an interface name.",
-    `ACTION=="add", SUBSYSTEM=="net", KERNELS=="${s.pciAddress}", ${attrs.join(", ")}`,
+    `ACTION=="add", SUBSYSTEM=="net", KERNELS==${udevQuote(s.pciAddress)}, ${attrs.join(", ")}`,
     "",
   ].join("\n");
 }

@@ -1,18 +1,13 @@
 // Who uses a PF's VFs right now: running libvirt domains and active pool
-// networks. Gathered in one round trip; the XML is read here, purely.
-import { XMLParser } from "fast-xml-parser";
+// networks. Gathered in one round trip; the XML is read here, purely, with
+// the libvirt XML model (provider/libvirt).
+import { pciFromElement } from "../../libvirt/pci";
+import { child, children, parseXml, XmlElement } from "../../libvirt/xml";
+import { loadScript } from "../../scripts";
 import { VfFacts } from "./facts";
 
-/** Lists running domains and active networks with their XML, base64 per item. */
-export const USAGE_SCRIPT = [
-  'uri="$1"',
-  "b64() { base64 | tr -d '\\n'; }",
-  'if ! doms=$(virsh -c "$uri" list --name 2>&1); then printf "err\\t%s\\n" "$(printf "%s" "$doms" | b64)"; exit 0; fi',
-  'printf "%s\\n" "$doms" | while IFS= read -r d; do [ -n "$d" ] || continue; printf "dom\\t%s\\t%s\\n" "$(printf "%s" "$d" | b64)" "$(virsh -c "$uri" dumpxml --domain "$d" 2>/dev/null | b64)"; done',
-  'if ! nets=$(virsh -c "$uri" net-list --name 2>&1); then printf "err\\t%s\\n" "$(printf "%s" "$nets" | b64)"; exit 0; fi',
-  'printf "%s\\n" "$nets" | while IFS= read -r n; do [ -n "$n" ] || continue; printf "net\\t%s\\t%s\\n" "$(printf "%s" "$n" | b64)" "$(virsh -c "$uri" net-dumpxml --network "$n" 2>/dev/null | b64)"; done',
-  "echo end",
-].join("\n");
+/** Lists running domains and active networks with their XML, base64 per item (provider/scripts/sriov-pf-usage.sh). */
+export const USAGE_SCRIPT = loadScript("sriov-pf-usage");
 
 export interface LibvirtObjects {
   /** virsh's complaint when it could not list (libvirtd down…). */
@@ -41,82 +36,64 @@ export interface Users {
   networks: { name: string; via: string }[];
 }
 
-function parser() {
-  return new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: "@",
-    isArray: (name) => ["hostdev", "interface", "address", "pf"].includes(name),
-  });
+/** A PCI <address>, or undefined when it is none or out of range (then it names no VF of ours). */
+function pciOf(e: XmlElement): string | undefined {
+  try {
+    return pciFromElement(e);
+  } catch {
+    return undefined;
+  }
 }
 
-function arr(v: any): any[] {
-  return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
-}
-
-/** A libvirt <address type='pci' domain= bus= slot= function=> as 0000:02:10.1 (hex or decimal attributes). */
-export function pciOf(a: any): string | undefined {
-  if (!a || (a["@type"] !== undefined && a["@type"] !== "pci")) return undefined;
-  const n = (k: string) => {
-    const v = a[`@${k}`];
-    if (v === undefined) return k === "domain" ? 0 : NaN;
-    return Number(String(v).trim());
-  };
-  const [dom, bus, slot, fn] = [n("domain"), n("bus"), n("slot"), n("function")];
-  if ([dom, bus, slot, fn].some((x) => !Number.isInteger(x))) return undefined;
-  const h = (x: number, w: number) => x.toString(16).padStart(w, "0");
-  return `${h(dom, 4)}:${h(bus, 2)}:${h(slot, 2)}.${fn.toString(16)}`;
+/** The root element when `xml` is a well-formed document with that root; else undefined (skipped). */
+function root(xml: string, name: string): XmlElement | undefined {
+  try {
+    const r = parseXml(xml);
+    return r.name === name ? r : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Which running domains and active networks use these VFs (or the PF as a pool). */
 export function findUsers(vfs: VfFacts[], pfNetdevs: string[], objs: LibvirtObjects): Users {
-  const p = parser();
   const vfPci = new Map(vfs.map((v) => [v.pciAddress, v]));
   const vfNet = new Map(vfs.filter((v) => v.netdev).map((v) => [v.netdev, v]));
   const users: Users = { domains: [], networks: [] };
   const pools = new Set<string>();
   for (const [name, xml] of Object.entries(objs.networks)) {
-    let fwd: any;
-    try {
-      fwd = p.parse(xml)?.network?.forward;
-    } catch {
-      continue;
-    }
+    const fwd = child(root(xml, "network"), "forward");
     if (!fwd) continue;
     const via: string[] = [];
-    for (const pf of arr(fwd.pf)) if (pfNetdevs.includes(pf["@dev"])) via.push(`PF ${pf["@dev"]}`);
-    for (const a of arr(fwd.address)) {
+    for (const pf of children(fwd, "pf")) if (pfNetdevs.includes(pf.attrs.dev)) via.push(`PF ${pf.attrs.dev}`);
+    for (const a of children(fwd, "address")) {
       const pci = pciOf(a);
       if (pci && vfPci.has(pci)) via.push(`VF ${pci}`);
     }
-    for (const i of arr(fwd.interface)) if (vfNet.has(i["@dev"])) via.push(`VF ${i["@dev"]}`);
+    for (const i of children(fwd, "interface")) if (vfNet.has(i.attrs.dev)) via.push(`VF ${i.attrs.dev}`);
     if (via.length) {
       pools.add(name);
       users.networks.push({ name, via: [...new Set(via)].join(", ") });
     }
   }
   for (const [name, xml] of Object.entries(objs.domains)) {
-    let devices: any;
-    try {
-      devices = p.parse(xml)?.domain?.devices;
-    } catch {
-      continue;
-    }
+    const devices = child(root(xml, "domain"), "devices");
     if (!devices) continue;
     const via: string[] = [];
-    for (const h of arr(devices.hostdev))
-      for (const a of arr(h?.source?.address)) {
+    for (const h of children(devices, "hostdev"))
+      for (const a of children(child(h, "source"), "address")) {
         const pci = pciOf(a);
         if (pci && vfPci.has(pci)) via.push(`VF ${pci}`);
       }
-    for (const i of arr(devices.interface)) {
-      const src = i?.source;
+    for (const i of children(devices, "interface")) {
+      const src = child(i, "source");
       if (!src) continue;
-      for (const a of arr(src.address)) {
+      for (const a of children(src, "address")) {
         const pci = pciOf(a);
         if (pci && vfPci.has(pci)) via.push(`VF ${pci}`);
       }
-      if (src["@network"] !== undefined && pools.has(src["@network"])) via.push(`network ${src["@network"]}`);
-      if (src["@dev"] !== undefined && vfNet.has(src["@dev"])) via.push(`VF ${src["@dev"]}`);
+      if (src.attrs.network !== undefined && pools.has(src.attrs.network)) via.push(`network ${src.attrs.network}`);
+      if (src.attrs.dev !== undefined && vfNet.has(src.attrs.dev)) via.push(`VF ${src.attrs.dev}`);
     }
     if (via.length) users.domains.push({ name, via: [...new Set(via)].join(", ") });
   }

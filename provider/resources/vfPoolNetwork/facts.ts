@@ -14,7 +14,7 @@ function fail(host: RemoteHost, argv: string[], r: CommandResult, what: string):
   throw new HostCommandError(host.name, commandLine(argv), r.code, r.stdout, r.stderr, hint);
 }
 
-export async function observePool(
+export async function readFacts(
   host: RemoteHost,
   w: Pick<PoolInputs, "name" | "libvirtUri" | "pf" | "vfs">,
   opts: { users?: boolean } = {},

@@ -4,24 +4,24 @@
 // it; delete refuses while guests hold VFs from it unless force.
 import { HostError } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { describe, execute } from "../../libvirt/exec";
-import { observePool } from "./facts";
+import { describe, execute, loggerFor } from "../../host";
+import { readFacts } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
 import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
 
-async function apply(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
+async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
   return ctx.host.withLock(async () => {
-    let facts = await observePool(ctx.host, w);
+    let facts = await readFacts(ctx.host, w);
     let plan = planPool(facts, w, mode);
     // Restarting needs to know who would be cut off: look them up only then.
     if (plan.refused && facts.active && (facts.live?.connections ?? 0) > 0 && !facts.users) {
-      facts = await observePool(ctx.host, w, { users: true });
+      facts = await readFacts(ctx.host, w, { users: true });
       plan = planPool(facts, w, mode);
     }
     if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
     if (plan.ops.length === 0) return outputsOf(facts, w.name);
-    await execute(ctx.host, plan.ops);
-    return outputsOf(await observePool(ctx.host, w), w.name);
+    await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", w.name, ctx.host.name));
+    return outputsOf(await readFacts(ctx.host, w), w.name);
   });
 }
 
@@ -34,28 +34,28 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   deleteBeforeReplace: true,
   id: (w) => `${w.libvirtUri}#network/${w.name}`,
 
-  // What an up would run now (preview's host changes): the same plan apply runs.
+  // What an up would run now (preview's host changes): the same plan converge runs.
   async plan(ctx, w, applied) {
-    const facts = await observePool(ctx.host, w, { users: true });
+    const facts = await readFacts(ctx.host, w, { users: true });
     const plan = planPool(facts, w, applied ? "update" : "create");
     return plan.refused ? [`refused: ${plan.refused}`] : describe(plan.ops);
   },
 
-  create: (ctx, w) => apply(ctx, w, "create"),
-  update: (ctx, _olds, w) => apply(ctx, w, "update"),
+  create: (ctx, w) => converge(ctx, w, "create"),
+  update: (ctx, _olds, w) => converge(ctx, w, "update"),
 
   async read(ctx, applied) {
-    const facts = await observePool(ctx.host, applied);
+    const facts = await readFacts(ctx.host, applied);
     if (!facts.exists) return undefined;
     return { outs: outputsOf(facts, applied.name), observed: observedInputs(facts, applied) };
   },
 
   async delete(ctx, applied) {
     await ctx.host.withLock(async () => {
-      const facts = await observePool(ctx.host, applied, { users: true });
+      const facts = await readFacts(ctx.host, applied, { users: true });
       const plan = planPoolRemoval(facts, applied);
       if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
-      await execute(ctx.host, plan.ops);
+      await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", applied.name, ctx.host.name));
     });
   },
 };

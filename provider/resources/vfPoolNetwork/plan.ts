@@ -1,7 +1,7 @@
 // Pure planning for VfPoolNetwork: from what the host has (facts) and what
 // the program wants, the virsh steps to run. The same list is what an update
 // shows and what it runs; a plan may instead refuse, saying why.
-import { Operation } from "../../libvirt/exec";
+import type { Command as Operation } from "../../host";
 import { NetworkDef, poolDifferences, poolNetwork, poolOf, renderNetwork } from "../../libvirt/network";
 import { describeUsers, NetworkUser } from "../../libvirt/users";
 import { libvirtMessage, shownWithXml, virsh, withXmlFile, XML_FILE } from "../../libvirt/virsh";

@@ -3,6 +3,7 @@
 // state) and `ip -j -d link show` (the attributes the PF holds per VF).
 import type { Argv } from "../../host";
 import { shScript } from "../../host/quote";
+import { loadScript } from "../../scripts";
 import type { LinkState, VlanProtocol } from "./schema";
 
 /** A VF's attributes as the PF reports them; undefined where the driver reports nothing. */
@@ -87,81 +88,9 @@ export const IP_MARKER = "@@ip";
 export const IP_END = "@@ip-exit=";
 export const UNIT_MARKER = "@@unit";
 
-// One script, few processes (each costs a fork and exec: over 0.1 s on a
-// slow host): sysfs is read with the `read` builtin, names with parameter
-// expansion, symlinks with one `readlink -f` per stage. Positional args: $1
-// PF name, $2 PF PCI address from state ("" when creating: resolve the
-// name), $3 VF index, $4 a root for /sys, /proc, /dev and /etc ("" on hosts;
-// a fake tree in tests).
-const PROBE = String.raw`
-name="$1"; pfpci="$2"; idx="$3"; R="$4"
-rd() { v=; if [ -e "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; }
-# Resolves existing symlinks in one readlink; missing ones resolve to "/" (basename "").
-links() { a=; for l; do if [ -e "$l" ]; then a="$a $l"; else a="$a /"; fi; done; set -- $(readlink -f $a); r="$*"; }
-namepci=
-if [ -e "$R/sys/class/net/$name/device" ]; then links "$R/sys/class/net/$name/device"; namepci=%{r##*/}; fi
-echo "pf_name_pci=$namepci"
-[ -n "$pfpci" ] || pfpci=$namepci
-[ -d "$R/sys/bus/pci/drivers/vfio-pci" ] && echo vfio_loaded=1
-rd "$R/etc/machine-id"; [ -n "$v" ] || rd "$R/proc/sys/kernel/hostname"
-echo "machine_id=$v"
-unit=
-if [ -n "$pfpci" ]; then
-  unit="pulumi-sriov-vf-$pfpci-$idx.service"
-  echo "unit_name=$unit"
-  systemctl show -p UnitFileState -p ActiveState -p NeedDaemonReload -- "$unit" 2>/dev/null
-fi
-p="$R/sys/bus/pci/devices/$pfpci"
-if [ -n "$pfpci" ] && [ -e "$p" ]; then
-  echo "pf_pci=$pfpci"
-  nd=; for n in "$p"/net/*; do [ -e "$n" ] && nd=%{n##*/}; break; done
-  echo "pf_netdev=$nd"
-  rd "$p/sriov_numvfs"; echo "pf_numvfs=$v"
-  rd "$p/sriov_totalvfs"; echo "pf_totalvfs=$v"
-  rd "$p/sriov_drivers_autoprobe"; echo "pf_autoprobe=$v"
-  if [ -n "$nd" ]; then
-    rd "$R/sys/class/net/$nd/operstate"; echo "pf_operstate=$v"
-    rd "$R/sys/class/net/$nd/carrier"; echo "pf_carrier=$v"
-    rd "$R/sys/class/net/$nd/speed"; echo "pf_speed=$v"
-  fi
-  links "$p/driver" "$p/virtfn$idx"; set -- $r
-  d=%{1##*/}; echo "pf_driver=$d"
-  if [ -e "$p/virtfn$idx" ]; then
-    vf=%{2##*/}; vd="$R/sys/bus/pci/devices/$vf"
-    echo "vf_pci=$vf"
-    rd "$vd/driver_override"; echo "vf_override=$v"
-    vnd=; for n in "$vd"/net/*; do [ -e "$n" ] && vnd=%{n##*/}; break; done
-    echo "vf_netdev=$vnd"
-    if [ -n "$vnd" ]; then rd "$vd/net/$vnd/address"; echo "vf_netdev_mac=$v"; fi
-    rd "$vd/numa_node"; echo "vf_numa=$v"
-    devs=; drv=
-    for g in "$vd"/iommu_group/devices/*; do [ -e "$g" ] && { devs="$devs %{g##*/}"; drv="$drv $g/driver"; }; done
-    links "$vd/driver" "$vd/iommu_group" $drv; set -- $r
-    d=%{1##*/}; echo "vf_driver=$d"
-    g=%{2##*/}; [ "$2" = / ] && g=; echo "vf_group=$g"
-    shift 2
-    for dev in $devs; do d=%{1##*/}; shift; echo "group_device=$dev $d"; done
-    if [ -n "$g" ] && [ -e "$R/dev/vfio/$g" ]; then
-      for f in $(find "$R"/proc/[0-9]*/fd -maxdepth 1 -lname "/dev/vfio/$g" -printf '%h\n' 2>/dev/null); do
-        pid=%{f#"$R"/proc/}; pid=%{pid%/fd}; rd "$R/proc/$pid/comm"; echo "vfio_user=$pid $v"
-      done
-    fi
-  fi
-fi
-echo "IP_MARKER"
-ip -j -d link show; rc=$?
-echo; echo "IP_END$rc"
-if [ -n "$unit" ] && [ -e "$R/etc/systemd/system/$unit" ]; then
-  echo "UNIT_MARKER"
-  cat -- "$R/etc/systemd/system/$unit"
-fi
-exit 0
-`
-  // %{ stands for the shell's ${ (a template literal would interpolate it).
-  .replace(/%\{/g, "${")
-  .replace("IP_MARKER", IP_MARKER)
-  .replace("IP_END", IP_END)
-  .replace("UNIT_MARKER", UNIT_MARKER);
+// The probe (provider/scripts/virtual-function-facts.sh; its header lists
+// the arguments) prints the section markers above literally.
+const PROBE = loadScript("virtual-function-facts");
 
 /** The one command that reads everything `parseFacts` needs. */
 export function factsCommand(pf: string, storedPfPci: string, index: number, root = ""): Argv {
@@ -250,8 +179,13 @@ export function parseProbe(head: string, unitContent: string | null = null): Omi
     vf,
     vfioPciLoaded: g("vfio_loaded") === "1",
     machineId: g("machine_id"),
-    // systemctl show: UnitFileState is empty for a unit without a file.
-    unit: { name: g("unit_name"), content: unitContent, enabled: g("UnitFileState"), active: g("ActiveState"), stale: g("NeedDaemonReload") === "yes" },
+    unit: {
+      name: g("unit_name"),
+      content: unitContent,
+      enabled: g("unit_wanted") === "1" ? "enabled" : unitContent === null ? "" : "disabled",
+      active: g("ActiveState"),
+      stale: g("NeedDaemonReload") === "yes",
+    },
   };
 }
 

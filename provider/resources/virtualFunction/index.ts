@@ -3,13 +3,13 @@
 // unit that re-applies both whenever the VF is re-created. Effects live here;
 // facts, planning and rendering are pure modules beside it.
 import type { Ctx, ResourceSpec } from "../../resource";
-import { commandLine, HostCommandError, HostError, PartialApplyError, RemoteHost } from "../../host";
+import { commandLine, describe, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, RemoteHost } from "../../host";
 import { factsCommand, HostFacts, parseFacts } from "./facts";
-import { observedInputs, Operation, outputs, ownMac, plan, RESET_STATE, resolve, verify, vfName } from "./plan";
+import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { vfSchema, VfInputs, VfOutputs } from "./schema";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
-export async function gather(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
+export async function readFacts(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
   const what = `probe of VF ${index} of ${pf} (sysfs, systemctl show, ip -j -d link show)`;
   const r = await host.run(factsCommand(pf, storedPfPci, index), { allowFail: true });
   if (r.code !== 0) throw new HostCommandError(host.name, what, r.code, r.stdout, r.stderr, "reading the VF");
@@ -21,69 +21,23 @@ export async function gather(host: RemoteHost, pf: string, storedPfPci: string, 
 }
 
 /** Why an attribute was refused, beyond what the kernel said. */
-function refusal(op: Extract<Operation, { kind: "run" }>, facts: HostFacts, stderr: string, host: string): Error {
+function refusal(op: Extract<VfOperation, { kind: "run" }>, facts: HostFacts, stderr: string): string {
   const pf = facts.pf!;
   let why = stderr.trim().split("\n").slice(-3).join("\n") || "no reason given";
   if ((op.attribute === "maxTxRate" || op.attribute === "minTxRate") && (pf.operstate !== "up" || pf.carrier === false))
     why += `\n(PF ${pf.netdev} is ${pf.operstate}${pf.carrier === false ? " with no carrier" : ""}; many drivers set VF rates only while the PF has a link)`;
-  return new HostError(
-    host,
-    `${op.attribute} = ${op.value} was refused by the ${pf.driver || "PF"} driver of PF ${pf.netdev} (${pf.pciAddress}); command ${JSON.stringify(commandLine(op.argv))}:\n${why}`,
+  return `${op.attribute} = ${op.value} was refused by the ${pf.driver || "PF"} driver of PF ${pf.netdev} (${pf.pciAddress}); command ${JSON.stringify(commandLine(op.argv))}:\n${why}`;
+}
+
+/** The plan's operations as the executor runs them: an attribute the driver refuses is explained. */
+export function executable(facts: HostFacts, ops: readonly VfOperation[]): Operation[] {
+  return ops.map((o) =>
+    o.kind !== "run" ? o : { kind: "run", description: o.description, argv: [...o.argv], refusal: o.attribute ? (r) => refusal(o, facts, r.stderr || r.stdout) : undefined },
   );
 }
 
-/**
- * Runs operations in order: consecutive commands in one round trip that stops
- * at the first failure. On failure, says what was applied and what was not.
- */
-export async function execute(host: RemoteHost, facts: HostFacts, ops: Operation[], log: (line: string) => void = () => undefined): Promise<void> {
-  const done: string[] = [];
-  const fail = (i: number, cause: Error): never => {
-    if (done.length === 0) throw cause;
-    throw new PartialApplyError(host.name, done, ops.slice(i).map((o) => o.description), cause);
-  };
-  let i = 0;
-  while (i < ops.length) {
-    const op = ops[i];
-    if (op.kind === "write" || op.kind === "remove") {
-      try {
-        log(op.description);
-        if (op.kind === "write") await host.writeFile(op.path, op.content);
-        else await host.removeFile(op.path);
-      } catch (e) {
-        fail(i, e as Error);
-      }
-      done.push(op.description);
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < ops.length && ops[j].kind === "run") j++;
-    const group = ops.slice(i, j) as Extract<Operation, { kind: "run" }>[];
-    for (const o of group) log(o.description);
-    const results = await host.batch(
-      group.map((o) => o.argv),
-      { stopOnError: true },
-    );
-    for (let k = 0; k < group.length; k++) {
-      const r = results[k];
-      const o = group[k];
-      if (r.code === 0) {
-        done.push(o.description);
-        continue;
-      }
-      const cause = o.attribute
-        ? refusal(o, facts, r.stderr || r.stdout, host.name)
-        : new HostCommandError(host.name, commandLine(o.argv), r.code, r.stdout, r.stderr, o.description);
-      fail(i + k, cause);
-    }
-    i = j;
-  }
-}
-
-/** What `pulumi up` shows for each operation run on a host (the provider's output is its diagnostics). */
-function logger(host: RemoteHost): (line: string) => void {
-  return (line) => console.log(`virtualFunction on ${host.name}: ${line}`);
+function log(host: RemoteHost, inputs: Pick<VfInputs, "pf" | "index">): Log {
+  return loggerFor("virtualFunction", `${inputs.pf} vf ${inputs.index}`, host.name);
 }
 
 function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, problems: string[]): never {
@@ -95,7 +49,7 @@ function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, p
 async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPci: string }): Promise<VfOutputs> {
   const host = ctx.host;
   return host.withLock(async () => {
-    const facts = await gather(host, inputs.pf, "", inputs.index);
+    const facts = await readFacts(host, inputs.pf, "", inputs.index);
     const { desired, problems } = resolve(inputs, facts);
     // The name now leads to another device (NICs swapped, names reassigned):
     // changing it would leave the VF configured before as it is.
@@ -106,9 +60,9 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
     const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: before?.own });
     problems.push(...p.problems);
     if (problems.length) cannot(host, facts, inputs.index, inputs.pf, problems);
-    if (p.operations.length === 0) return outputs(facts, inputs.index, desired.persist);
-    await execute(host, facts, p.operations, logger(host));
-    const after = await gather(host, inputs.pf, facts.pf!.pciAddress, inputs.index);
+    if (p.operations.length === 0) return outputsOf(facts, inputs.index, desired.persist);
+    await execute(host, executable(facts, p.operations), log(host, inputs));
+    const after = await readFacts(host, inputs.pf, facts.pf!.pciAddress, inputs.index);
     const left = verify(after, inputs.index, desired);
     if (left.length)
       throw new PartialApplyError(
@@ -117,8 +71,17 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
         left,
         new HostError(host.name, `${vfName(after, inputs.index)} does not hold what was applied`),
       );
-    return outputs(after, inputs.index, desired.persist);
+    return outputsOf(after, inputs.index, desired.persist);
   });
+}
+
+/** Preview's lines for a plan: what it refuses, or the operations it would run. */
+export function previewLines(facts: HostFacts, inputs: VfInputs, own?: string): string[] {
+  const { desired, problems } = resolve(inputs, facts);
+  const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: own });
+  problems.push(...p.problems);
+  if (problems.length) return problems.map((x) => `refused: ${x}`);
+  return describe(p.operations);
 }
 
 export const spec: ResourceSpec<VfInputs, VfOutputs> = {
@@ -133,20 +96,27 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
 
   update: (ctx, olds, news, outs) => converge(ctx, news, { own: ownMac(olds, outs), pfPci: outs.pfPciAddress }),
 
+  // What an up would run now (preview's host changes): the same plan converge
+  // runs. Without the state only the MAC of the applied inputs is known as ours.
+  async plan(ctx, inputs, applied) {
+    const facts = await readFacts(ctx.host, inputs.pf, "", inputs.index);
+    return previewLines(facts, inputs, applied?.mac);
+  },
+
   async read(ctx, applied, outs) {
-    const facts = await gather(ctx.host, applied.pf, outs.pfPciAddress, applied.index);
+    const facts = await readFacts(ctx.host, applied.pf, outs.pfPciAddress, applied.index);
     if (!facts.pf || !facts.vf || !facts.attributes) return undefined;
     const observed = observedInputs(applied, outs, facts);
-    return { outs: outputs(facts, applied.index, observed.persist), observed };
+    return { outs: outputsOf(facts, applied.index, observed.persist), observed };
   },
 
   async delete(ctx, applied, outs) {
     const host = ctx.host;
     await host.withLock(async () => {
-      const facts = await gather(host, applied.pf, outs.pfPciAddress, applied.index);
+      const facts = await readFacts(host, applied.pf, outs.pfPciAddress, applied.index);
       const p = plan(facts, applied.index, RESET_STATE, { pfName: applied.pf, removing: true, ownMac: ownMac(applied, outs) });
       if (p.problems.length) cannot(host, facts, applied.index, applied.pf, p.problems);
-      await execute(host, facts, p.operations, logger(host));
+      await execute(host, executable(facts, p.operations), log(host, applied));
     });
   },
 };

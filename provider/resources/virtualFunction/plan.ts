@@ -339,7 +339,7 @@ export function verify(facts: HostFacts, index: number, d: Resolved): string[] {
   return out;
 }
 
-export function outputs(facts: HostFacts, index: number, persist: boolean): VfOutputs {
+export function outputsOf(facts: HostFacts, index: number, persist: boolean): VfOutputs {
   const vf = facts.vf;
   const pf = facts.pf;
   return {

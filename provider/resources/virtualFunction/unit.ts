@@ -3,6 +3,7 @@
 // libvirt and networking start) and when SriovPf re-creates VFs and
 // restarts the PF's `pulumi-sriov-vf-<pf>-<index>.service` units. The script is
 // safe to re-run: every step sets a value, none toggles one.
+import { systemdQuote } from "../../host/quote";
 import { pfUnitName, unitName } from "./schema";
 import { ZERO_MAC } from "./mac";
 import type { Resolved } from "./plan";
@@ -11,6 +12,10 @@ import type { Resolved } from "./plan";
 export const WAIT_SECONDS = 60;
 /** How long it waits for the PF's link before rate limits (drivers need a link for them). */
 export const LINK_WAIT_SECONDS = 30;
+/** How long it waits for the VF's interface after a (re)bind. */
+export const PROBE_WAIT_SECONDS = 10;
+/** Rebinds tried until the VF's interface shows the administrative MAC. */
+export const REBINDS = 5;
 
 /** The shell script the unit runs, one statement per line. Values are validated tokens. */
 export function unitScript(pfPci: string, index: number, d: Resolved): string[] {
@@ -50,18 +55,21 @@ export function unitScript(pfPci: string, index: number, d: Resolved): string[] 
       // its default driver, rebound when its interface does not use the MAC yet.
       `o=$(cat $v/driver_override 2>/dev/null); if [ -n "$o" ] && [ "$o" != "(null)" ]; then echo > $v/driver_override; [ ! -e $v/driver ] || echo $vf > $v/driver/unbind; echo $vf > /sys/bus/pci/drivers_probe || rc=1; fi`,
     );
-    if (d.mac !== ZERO_MAC)
+    if (d.mac !== ZERO_MAC) {
+      const waitNetdev = `m=0; while [ -z "$(ls $v/net 2>/dev/null)" ] && [ $m -lt ${PROBE_WAIT_SECONDS * 5} ]; do m=$((m+1)); sleep 0.2; done`;
       lines.push(
-        `a=$(cat $v/net/*/address 2>/dev/null | head -n 1); if [ -n "$a" ] && [ "$a" != ${d.mac} ]; then echo $vf > $v/driver/unbind && echo $vf > /sys/bus/pci/drivers_probe || rc=1; fi`,
+        // At boot the VF driver may still be probing: wait for its interface.
+        `if [ "$(cat $p/sriov_drivers_autoprobe 2>/dev/null)" = 1 ]; then ${waitNetdev}; fi`,
+        `a=$(cat $v/net/*/address 2>/dev/null | head -n 1)`,
+        // The VF driver asks the PF for the MAC when it binds, and the PF
+        // answers only while it is up and out of reset (igb: "PF still in
+        // reset state"), so bring it up and rebind until the interface has it.
+        `if [ -n "$a" ] && [ "$a" != ${d.mac} ]; then ip link set dev "$pf" up || rc=1; n=0; while [ "$a" != ${d.mac} ] && [ $n -lt ${REBINDS} ]; do n=$((n+1)); sleep 1; if [ -e $v/driver ]; then echo $vf > $v/driver/unbind; fi; echo $vf > /sys/bus/pci/drivers_probe; ${waitNetdev}; a=$(cat $v/net/*/address 2>/dev/null | head -n 1); done; if [ "$a" != ${d.mac} ]; then echo "VF ${index} of PF ${pfPci}: its interface has MAC $a, not ${d.mac}, after ${REBINDS} rebinds" >&2; rc=1; fi; fi`,
       );
+    }
   }
   lines.push("exit $rc");
   return lines;
-}
-
-/** Quotes a shell script as one double-quoted systemd command-line argument. */
-export function systemdQuote(script: string): string {
-  return `"${script.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\$/g, "$$$$").replace(/%/g, "%%")}"`;
 }
 
 export function renderUnit(pfPci: string, index: number, d: Resolved): string {
@@ -90,7 +98,7 @@ export function renderUnit(pfPci: string, index: number, d: Resolved): string {
     "[Service]",
     "Type=oneshot",
     "RemainAfterExit=yes",
-    `TimeoutStartSec=${WAIT_SECONDS + LINK_WAIT_SECONDS + 30}`,
+    `TimeoutStartSec=${WAIT_SECONDS + LINK_WAIT_SECONDS + (REBINDS + 1) * (PROBE_WAIT_SECONDS + 1) + 30}`,
     `ExecStart=/bin/sh -c ${exec}`,
     "",
     "[Install]",
@@ -99,4 +107,4 @@ export function renderUnit(pfPci: string, index: number, d: Resolved): string {
   ].join("\n");
 }
 
-export { unitName };
+export { systemdQuote, unitName };
