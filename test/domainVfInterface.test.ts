@@ -86,7 +86,7 @@ describe("DomainVfInterface inputs", () => {
 describe("DomainVfInterface plan", () => {
   it("a running guest: one attach to the guest and its configuration (seed 001, step 8)", () => {
     const plan = planInterface(facts([], []), inputs({ vlan: 42 }), MAC, "create");
-    expect(plan.refused).to.equal(undefined);
+    expect(plan.problems).to.deep.equal([]);
     expect(steps(plan)).to.deep.equal([`attach interface ${MAC} (network pool0) to domain tiny (running guest and its configuration)`]);
     expect(commands(plan)).to.deep.equal(["env LC_ALL=C virsh -q -c qemu:///system attach-device tiny '<xml>' --live --config"]);
     expect(parseInterface(plan.attach[0].stdin!)).to.deep.equal({ type: "network", network: "pool0", mac: MAC, vlan: { tags: [{ id: 42 }] } });
@@ -107,15 +107,15 @@ describe("DomainVfInterface plan", () => {
   it("a stopped guest: configuration only by default; live: true is refused", () => {
     const stopped = facts([], [], { running: false });
     expect(commands(planInterface(stopped, inputs(), MAC, "create"))).to.deep.equal(["env LC_ALL=C virsh -q -c qemu:///system attach-device tiny '<xml>' --config"]);
-    expect(planInterface(stopped, inputs({ live: true }), MAC, "create").refused).to.match(/live: true, but domain tiny is not running/);
+    expect(planInterface(stopped, inputs({ live: true }), MAC, "create").problems[0]).to.match(/live: true, but domain tiny is not running/);
   });
 
   it("live only, and a transient domain needs config: false", () => {
     expect(commands(planInterface(facts([], []), inputs({ config: false }), MAC, "create"))).to.deep.equal([
       "env LC_ALL=C virsh -q -c qemu:///system attach-device tiny '<xml>' --live",
     ]);
-    expect(planInterface(facts([], [], { persistent: false, config: undefined }), inputs(), MAC, "create").refused).to.match(/transient.*config: false/);
-    expect(planInterface({ exists: false, running: false, persistent: false }, inputs(), MAC, "create").refused).to.match(/domain tiny does not exist/);
+    expect(planInterface(facts([], [], { persistent: false, config: undefined }), inputs(), MAC, "create").problems[0]).to.match(/transient.*config: false/);
+    expect(planInterface({ exists: false, running: false, persistent: false }, inputs(), MAC, "create").problems[0]).to.match(/domain tiny does not exist/);
   });
 
   it("already attached (as libvirt shows it live and in config): nothing to do", () => {
@@ -150,7 +150,7 @@ describe("DomainVfInterface plan", () => {
 
   it("refuses a MAC the domain already uses for something else (create)", () => {
     const f = facts([], [{ type: "bridge", mac: MAC }]);
-    expect(planInterface(f, inputs({ mac: MAC }), MAC, "create").refused).to.equal(
+    expect(planInterface(f, inputs({ mac: MAC }), MAC, "create").problems[0]).to.equal(
       `domain tiny already has an interface with MAC ${MAC} (source is an interface of type bridge, want network pool0); choose another mac`,
     );
   });

@@ -80,7 +80,7 @@ describe("VfPoolNetwork plan", () => {
   it("a fresh host: define, start, autostart (seed 001, procedure 17.10)", () => {
     const w = inputs();
     const plan = planPool({ exists: false, active: false, persistent: false, autostart: false, pfNumVfs: 4 }, w, "create");
-    expect(plan.refused).to.equal(undefined);
+    expect(plan.problems).to.deep.equal([]);
     expect(steps(plan)).to.deep.equal([
       "define network pool0 (pool of all VFs of enp1s0)",
       "start network pool0",
@@ -122,7 +122,7 @@ describe("VfPoolNetwork plan", () => {
     const w = inputs();
     const plan = planPool(matching(theirs), w, "create");
     expect(plan.ops).to.deep.equal([]);
-    expect(plan.refused).to.equal(
+    expect(plan.problems[0]).to.equal(
       "network pool0 already exists with another definition (pf is enp2s0, want enp1s0; vlan is 9, want none); choose another name, or set force: true to redefine it",
     );
     const forced = planPool(matching(theirs), { ...w, force: true }, "create");
@@ -140,15 +140,15 @@ describe("VfPoolNetwork plan", () => {
       { domain: "db1", macs: ["52:54:00:00:00:02"] },
     ];
     const plan = planPool(facts, inputs(), "update");
-    expect(plan.refused).to.match(/must restart to apply vlan is 9, want none, but it is in use \(2 guest interface\(s\) connected: web1 \(52:54:00:00:00:01\), db1 \(52:54:00:00:00:02\)\)/);
+    expect(plan.problems[0]).to.match(/must restart to apply vlan is 9, want none, but it is in use \(2 guest interface\(s\) connected: web1 \(52:54:00:00:00:01\), db1 \(52:54:00:00:00:02\)\)/);
     expect(steps(planPool(facts, inputs({ force: true }), "update"))).to.include("stop network pool0 (to apply the new definition)");
   });
 
   it("refuses a pool whose PF has no VFs, or VFs that are not there, before writing anything", () => {
     const none = { exists: false, active: false, persistent: false, autostart: false };
-    expect(planPool({ ...none, pfNumVfs: 0 }, inputs(), "create").refused).to.match(/pf: enp1s0 has no VFs \(sriov_numvfs is 0\)/);
-    expect(planPool({ ...none, pfNumVfs: null }, inputs(), "create").refused).to.match(/pf: enp1s0 is not an SR-IOV network interface/);
-    expect(planPool({ ...none, missingVfs: ["0000:09:00.0"] }, inputs({ pf: undefined, vfs: ["0000:09:00.0"] }), "create").refused).to.equal(
+    expect(planPool({ ...none, pfNumVfs: 0 }, inputs(), "create").problems[0]).to.match(/pf: enp1s0 has no VFs \(sriov_numvfs is 0\)/);
+    expect(planPool({ ...none, pfNumVfs: null }, inputs(), "create").problems[0]).to.match(/pf: enp1s0 is not an SR-IOV network interface/);
+    expect(planPool({ ...none, missingVfs: ["0000:09:00.0"] }, inputs({ pf: undefined, vfs: ["0000:09:00.0"] }), "create").problems[0]).to.equal(
       "vfs: not VFs on this host: 0000:09:00.0",
     );
   });
@@ -172,7 +172,7 @@ describe("VfPoolNetwork removal", () => {
       "env LC_ALL=C virsh -q -c qemu:///system net-destroy pool0",
       "env LC_ALL=C virsh -q -c qemu:///system net-undefine pool0",
     ]);
-    expect(planPoolRemoval({ exists: false, active: false, persistent: false, autostart: false }, w)).to.deep.equal({ ops: [] });
+    expect(planPoolRemoval({ exists: false, active: false, persistent: false, autostart: false }, w)).to.deep.equal({ ops: [], problems: [], warnings: [] });
     expect(steps(planPoolRemoval(matching(inputs(), { active: false }), w))).to.deep.equal(["undefine network pool0"]);
     expect(steps(planPoolRemoval(matching(inputs(), { persistent: false }), w))).to.deep.equal(["stop network pool0"]);
   });
@@ -183,7 +183,7 @@ describe("VfPoolNetwork removal", () => {
     f.users = [{ domain: "tiny", macs: ["52:54:00:12:34:56"] }];
     const plan = planPoolRemoval(f, w);
     expect(plan.ops).to.deep.equal([]);
-    expect(plan.refused).to.equal(
+    expect(plan.problems[0]).to.equal(
       "network pool0 is in use (1 guest interface(s) connected: tiny (52:54:00:12:34:56)); detach those interfaces or stop the guests first, or set force: true to delete it anyway",
     );
     expect(steps(planPoolRemoval(f, { ...w, force: true }))).to.deep.equal(["stop network pool0", "undefine network pool0"]);

@@ -46,6 +46,43 @@ export type Operation =
   | { kind: "write"; description: string; path: string; content: string }
   | { kind: "remove"; description: string; path: string };
 
+/**
+ * What a resource's plan decides: the operations an up would run, or why it
+ * must not run (problems), plus what the operator should know (warnings).
+ * A plan with problems runs nothing.
+ */
+export interface Plan<O extends Operation = Operation> {
+  ops: O[];
+  problems: string[];
+  warnings: string[];
+}
+
+/** A plan that runs `ops`. */
+export function planOf<O extends Operation>(ops: O[], warnings: string[] = []): Plan<O> {
+  return { ops, problems: [], warnings };
+}
+
+/** A plan that refuses, for these reasons. */
+export function refusal<O extends Operation = Operation>(...problems: string[]): Plan<O> {
+  return { ops: [], problems, warnings: [] };
+}
+
+/** Preview's host-change lines for a plan: `refused: <reason>` per problem, else the operations, then warnings. */
+export function previewOf(plan: Plan<Operation>): string[] {
+  if (plan.problems.length) return plan.problems.map((x) => `refused: ${x}`);
+  return [...describe(plan.ops), ...plan.warnings.map((w) => `warning: ${w}`)];
+}
+
+/**
+ * Throws the resource's refusal when the plan has problems. `toError` makes
+ * the error the resource has always raised (HostError, InputError…); by
+ * default a HostError on `hostName` with the problems joined by "; ".
+ */
+export function refuseIfProblems(plan: Plan<Operation>, hostName: string, toError?: (problems: string[]) => Error): void {
+  if (!plan.problems.length) return;
+  throw toError ? toError(plan.problems) : new HostError(hostName, plan.problems.join("; "));
+}
+
 /** The descriptions of operations, as preview and errors list them. */
 export function describe(ops: readonly { description: string }[]): string[] {
   return ops.map((o) => o.description);

@@ -7,9 +7,9 @@ import { randomBytes } from "crypto";
 import { HostError, PartialApplyError } from "../../host";
 import type { RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { describe, execute, loggerFor } from "../../host";
+import { describe, execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
 import { readFacts } from "./facts";
-import { allOps, describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
+import { describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
 import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";
 
 /** How long a guest gets to let go of a hot-unplugged device (it must acknowledge the unplug). */
@@ -48,8 +48,8 @@ async function converge(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, 
     const facts = await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network);
     const mac = w.mac ?? knownMac ?? newMac(facts);
     const plan = planInterface(facts, w, mac, mode);
-    if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
-    if (plan.detach.length + plan.attach.length === 0) return outputsOf(facts, w, mac);
+    refuseIfProblems(plan, ctx.host.name);
+    if (plan.ops.length === 0) return outputsOf(facts, w, mac);
     // A live detach must finish in the guest before the same MAC is attached again.
     const log = loggerFor("domainVfInterface", w.domain, ctx.host.name);
     await execute(ctx.host, plan.detach, log);
@@ -80,7 +80,7 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
     if (w.mac === undefined && applied) return [];
     const facts = await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network);
     const plan = planInterface(facts, w, w.mac ?? "(generated MAC)", applied ? "update" : "create");
-    return plan.refused ? [`refused: ${plan.refused}`] : describe(allOps(plan));
+    return previewOf(plan);
   },
 
   create: (ctx, w) => converge(ctx, w, undefined, "create"),

@@ -3,7 +3,8 @@
 // attach/detach steps. An interface is found again by its MAC.
 import type { DomainDef, DomainInterface } from "../../libvirt/domain";
 import { renderInterface } from "../../libvirt/domain";
-import type { Command as Operation } from "../../host";
+import type { Command as Operation, Plan as HostPlan } from "../../host";
+import { refusal } from "../../host";
 import { libvirtMessage, shownWithXml, virsh, withXmlFile, XML_FILE } from "../../libvirt/virsh";
 import type { CommandResult } from "../../host";
 import { IfaceInputs, IfaceOutputs } from "./schema";
@@ -21,18 +22,26 @@ export interface DomainFacts {
   poolVfs?: string[];
 }
 
-export interface Plan {
+/** The shared plan result, with its operations in two phases (ops is detach then attach). */
+export interface Plan extends HostPlan<Operation> {
   /** Detaches run first… */
   detach: Operation[];
   /** …then, once a live detach has completed in the guest, the attach. */
   attach: Operation[];
-  refused?: string;
   /** A live detach is planned: hot-unplug completes only when the guest lets go, so wait for it. */
   awaitLiveRemoval?: boolean;
 }
 
 export function allOps(p: Plan): Operation[] {
-  return [...p.detach, ...p.attach];
+  return [...p.ops];
+}
+
+function phased(detach: Operation[], attach: Operation[], awaitLiveRemoval: boolean): Plan {
+  return { ops: [...detach, ...attach], problems: [], warnings: [], detach, attach, awaitLiveRemoval };
+}
+
+function refused(reason: string): Plan {
+  return { ...refusal<Operation>(reason), detach: [], attach: [] };
 }
 
 /** The <interface> the program asks for. */
@@ -146,11 +155,11 @@ export function wanted(f: DomainFacts, w: IfaceInputs): { live: boolean; config:
 }
 
 export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode: "create" | "update"): Plan {
-  if (!f.exists) return { detach: [], attach: [], refused: `domain ${w.domain} does not exist (virsh -c ${w.libvirtUri} list --all)` };
+  if (!f.exists) return refused(`domain ${w.domain} does not exist (virsh -c ${w.libvirtUri} list --all)`);
   const want = wanted(f, w);
-  if (want.live && !f.running) return { detach: [], attach: [], refused: `live: true, but domain ${w.domain} is not running; start it, or set live: false to change only its configuration` };
+  if (want.live && !f.running) return refused(`live: true, but domain ${w.domain} is not running; start it, or set live: false to change only its configuration`);
   if (want.config && !f.persistent)
-    return { detach: [], attach: [], refused: `config: true, but domain ${w.domain} is transient (it has no persistent configuration); set config: false` };
+    return refused(`config: true, but domain ${w.domain} is transient (it has no persistent configuration); set config: false`);
   const desired = desiredInterface(w, mac);
   const liveFound = f.running ? findByMac(f.live, mac) : undefined;
   const configFound = f.persistent ? findByMac(f.config, mac) : undefined;
@@ -160,7 +169,7 @@ export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode:
     for (const [scope, found] of [["live", liveFound], ["config", configFound]] as const) {
       const d = found ? interfaceDifferences(found, desired, scope, f.poolVfs) : [];
       if (found && d.length)
-        return { detach: [], attach: [], refused: `domain ${w.domain} already has an interface with MAC ${mac} (${d.join("; ")}); choose another mac` };
+        return refused(`domain ${w.domain} already has an interface with MAC ${mac} (${d.join("; ")}); choose another mac`);
     }
   }
 
@@ -187,7 +196,7 @@ export function planInterface(f: DomainFacts, w: IfaceInputs, mac: string, mode:
     }
   } else if (configFound) detach.push(detachOp(w, configFound, "config"));
   const attach = attachLive || attachConfig ? [attachOp(w, desired, attachLive, attachConfig)] : [];
-  return { detach, attach, awaitLiveRemoval };
+  return phased(detach, attach, awaitLiveRemoval);
 }
 
 export function planInterfaceRemoval(f: DomainFacts, w: Pick<IfaceInputs, "domain" | "libvirtUri">, mac: string): Plan {
@@ -196,7 +205,7 @@ export function planInterfaceRemoval(f: DomainFacts, w: Pick<IfaceInputs, "domai
   const configFound = f.persistent ? findByMac(f.config, mac) : undefined;
   if (liveFound) detach.push(detachOp(w, liveFound, "live"));
   if (configFound) detach.push(detachOp(w, configFound, "config"));
-  return { detach, attach: [], awaitLiveRemoval: !!liveFound };
+  return phased(detach, [], !!liveFound);
 }
 
 export function outputsOf(f: DomainFacts, w: IfaceInputs, mac: string): IfaceOutputs {

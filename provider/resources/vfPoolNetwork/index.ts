@@ -2,9 +2,8 @@
 // procedure 17.10: net-define, net-start, net-autostart). Changes libvirt
 // cannot apply to a running network (which VFs, VLAN, name, daemon) replace
 // it; delete refuses while guests hold VFs from it unless force.
-import { HostError } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
-import { describe, execute, loggerFor } from "../../host";
+import { execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
 import { readFacts } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
 import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
@@ -14,11 +13,11 @@ async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Pro
     let facts = await readFacts(ctx.host, w);
     let plan = planPool(facts, w, mode);
     // Restarting needs to know who would be cut off: look them up only then.
-    if (plan.refused && facts.active && (facts.live?.connections ?? 0) > 0 && !facts.users) {
+    if (plan.problems.length && facts.active && (facts.live?.connections ?? 0) > 0 && !facts.users) {
       facts = await readFacts(ctx.host, w, { users: true });
       plan = planPool(facts, w, mode);
     }
-    if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
+    refuseIfProblems(plan, ctx.host.name);
     if (plan.ops.length === 0) return outputsOf(facts, w.name);
     await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", w.name, ctx.host.name));
     return outputsOf(await readFacts(ctx.host, w), w.name);
@@ -38,7 +37,7 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   async plan(ctx, w, applied) {
     const facts = await readFacts(ctx.host, w, { users: true });
     const plan = planPool(facts, w, applied ? "update" : "create");
-    return plan.refused ? [`refused: ${plan.refused}`] : describe(plan.ops);
+    return previewOf(plan);
   },
 
   create: (ctx, w) => converge(ctx, w, "create"),
@@ -54,7 +53,7 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
     await ctx.host.withLock(async () => {
       const facts = await readFacts(ctx.host, applied, { users: true });
       const plan = planPoolRemoval(facts, applied);
-      if (plan.refused) throw new HostError(ctx.host.name, plan.refused);
+      refuseIfProblems(plan, ctx.host.name);
       await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", applied.name, ctx.host.name));
     });
   },

@@ -1,7 +1,8 @@
 // Pure planning for VfPoolNetwork: from what the host has (facts) and what
 // the program wants, the virsh steps to run. The same list is what an update
 // shows and what it runs; a plan may instead refuse, saying why.
-import type { Command as Operation } from "../../host";
+import type { Command as Operation, Plan as HostPlan } from "../../host";
+import { planOf, refusal } from "../../host";
 import { NetworkDef, poolDifferences, poolNetwork, poolOf, renderNetwork } from "../../libvirt/network";
 import { describeUsers, NetworkUser } from "../../libvirt/users";
 import { libvirtMessage, shownWithXml, virsh, withXmlFile, XML_FILE } from "../../libvirt/virsh";
@@ -26,11 +27,8 @@ export interface PoolFacts {
   users?: NetworkUser[];
 }
 
-export interface Plan {
-  ops: Operation[];
-  /** Set when the plan must not run: why, for the operator. */
-  refused?: string;
-}
+/** The shared plan result; every step here is a command. */
+export type Plan = HostPlan<Operation>;
 
 export function connections(f: PoolFacts): number {
   return f.active ? (f.live?.connections ?? 0) : 0;
@@ -94,49 +92,40 @@ export function planPool(f: PoolFacts, w: PoolInputs, mode: "create" | "update")
   const problems = sourceProblems(w, f);
 
   if (!f.exists) {
-    if (problems.length) return { ops: [], refused: problems.join("; ") };
+    if (problems.length) return refusal(problems.join("; "));
     ops.push(define, start);
     if (w.autostart) ops.push(autostart);
-    return { ops };
+    return planOf(ops);
   }
 
   const configDiffs = f.config ? poolDifferences(f.config, w) : [];
   if (configDiffs.length && mode === "create" && !w.force)
-    return {
-      ops: [],
-      refused: `network ${name} already exists with another definition (${configDiffs.join("; ")}); choose another name, or set force: true to redefine it`,
-    };
+    return refusal(`network ${name} already exists with another definition (${configDiffs.join("; ")}); choose another name, or set force: true to redefine it`);
   if (configDiffs.length || !f.persistent) {
-    if (problems.length) return { ops: [], refused: problems.join("; ") };
+    if (problems.length) return refusal(problems.join("; "));
     ops.push(define);
   }
   if (f.active) {
     const liveDiffs = f.live ? poolDifferences(f.live, w) : [];
     if (liveDiffs.length) {
       if (connections(f) > 0 && !w.force)
-        return {
-          ops: [],
-          refused: `network ${name} must restart to apply ${liveDiffs.join("; ")}, but it is in use (${inUse(f)}); stop or detach those guests, or set force: true`,
-        };
+        return refusal(`network ${name} must restart to apply ${liveDiffs.join("; ")}, but it is in use (${inUse(f)}); stop or detach those guests, or set force: true`);
       ops.push(stop, start);
     }
   } else ops.push(start);
   if (f.autostart !== w.autostart) ops.push(autostart);
-  return { ops };
+  return planOf(ops);
 }
 
 /** Steps that remove the network: stop it, then forget it. Refused while guests use it, unless force. */
 export function planPoolRemoval(f: PoolFacts, w: Pick<PoolInputs, "name" | "libvirtUri" | "force">): Plan {
-  if (!f.exists) return { ops: [] };
+  if (!f.exists) return planOf([]);
   if (connections(f) > 0 && !w.force)
-    return {
-      ops: [],
-      refused: `network ${w.name} is in use (${inUse(f)}); detach those interfaces or stop the guests first, or set force: true to delete it anyway`,
-    };
+    return refusal(`network ${w.name} is in use (${inUse(f)}); detach those interfaces or stop the guests first, or set force: true to delete it anyway`);
   const ops: Operation[] = [];
   if (f.active) ops.push({ description: `stop network ${w.name}`, argv: virsh(w.libvirtUri, "net-destroy", w.name) });
   if (f.persistent) ops.push({ description: `undefine network ${w.name}`, argv: virsh(w.libvirtUri, "net-undefine", w.name) });
-  return { ops };
+  return planOf(ops);
 }
 
 export function outputsOf(f: PoolFacts, name: string): PoolOutputs {
