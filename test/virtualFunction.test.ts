@@ -487,7 +487,7 @@ describe("VirtualFunction planning", () => {
     const d = desired({ vlan: 100, qos: 3, spoofCheck: false, trust: true, maxTxRate: 300 });
     const p = plan(facts(), 1, d, opts);
     expect(p.problems).to.deep.equal([]);
-    expect(runs(p.operations)).to.deep.equal([
+    expect(runs(p.ops)).to.deep.equal([
       "ip link set dev enp1s0 vf 1 vlan 100 qos 3",
       "ip link set dev enp1s0 vf 1 min_tx_rate 0 max_tx_rate 300",
       "ip link set dev enp1s0 vf 1 mac 02:11:22:33:44:55",
@@ -496,12 +496,12 @@ describe("VirtualFunction planning", () => {
       `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
       `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
     ]);
-    expect(p.operations.map((o) => o.description)).to.include("VF 1 of enp1s0 (0000:01:00.0): set vlan 100 qos 3");
+    expect(p.ops.map((o) => o.description)).to.include("VF 1 of enp1s0 (0000:01:00.0): set vlan 100 qos 3");
   });
 
   it("rebinds the default driver after a MAC change so the VF's interface uses it", () => {
     const p = plan(facts({ attributes: { mac: "02:11:22:33:44:55" } }), 1, desired(), opts);
-    expect(p.operations.map((o) => o.description)).to.deep.equal([
+    expect(p.ops.map((o) => o.description)).to.deep.equal([
       "VF 1 of enp1s0 (0000:01:00.0): unbind 0000:01:10.2 from igbvf",
       "VF 1 of enp1s0 (0000:01:00.0): probe 0000:01:10.2 (enp1s0v1 takes mac 02:11:22:33:44:55)",
     ]);
@@ -510,7 +510,7 @@ describe("VirtualFunction planning", () => {
   it("plans nothing for a VF that is already as wanted", () => {
     const d = desired({ vlan: 7, trust: true });
     const f = facts({ attributes: { mac: d.mac, vlan: 7, trust: true }, vf: { netdevMac: d.mac } });
-    expect(plan(f, 1, d, opts)).to.deep.equal({ operations: [], problems: [] });
+    expect(plan(f, 1, d, opts)).to.deep.equal({ ops: [], problems: [], warnings: [] });
   });
 
   it("converges in one apply from any state, and then plans nothing (property)", () => {
@@ -540,9 +540,9 @@ describe("VirtualFunction planning", () => {
         const d: Resolved = { ...want, driver, persist };
         const p1 = plan(f, 1, d, { ...opts, ownMac: ours ? cur.mac : undefined });
         expect(p1.problems).to.deep.equal([]);
-        const after = simulate(f, p1.operations);
+        const after = simulate(f, p1.ops);
         expect(verify(after, 1, d)).to.deep.equal([]);
-        expect(plan(after, 1, d, { ...opts, ownMac: d.mac }).operations).to.deep.equal([]);
+        expect(plan(after, 1, d, { ...opts, ownMac: d.mac }).ops).to.deep.equal([]);
       }),
       { numRuns: 300 },
     );
@@ -571,7 +571,7 @@ describe("VirtualFunction planning", () => {
 
     it("keeps defaults that a driver cannot set off the plan (igb: state auto, rates 0)", () => {
       const p = plan(facts({ pf: { operstate: "down", carrier: false } }), 1, desired({ mac: ZERO_MAC }), opts);
-      expect(p).to.deep.equal({ operations: [], problems: [] });
+      expect(p).to.deep.equal({ ops: [], problems: [], warnings: [] });
     });
   });
 
@@ -580,14 +580,14 @@ describe("VirtualFunction planning", () => {
       const d = desired({ driver: "vfio-pci", mac: ZERO_MAC });
       const p = plan(facts(), 1, d, opts);
       expect(p.problems).to.deep.equal([]);
-      expect(p.operations.map((o) => o.description)).to.deep.equal([
+      expect(p.ops.map((o) => o.description)).to.deep.equal([
         "load the vfio-pci module",
         "VF 1 of enp1s0 (0000:01:00.0): set driver_override of 0000:01:10.2 to vfio-pci",
         "VF 1 of enp1s0 (0000:01:00.0): unbind 0000:01:10.2 from igbvf",
         "VF 1 of enp1s0 (0000:01:00.0): probe 0000:01:10.2 (binds vfio-pci)",
       ]);
-      expect(JSON.stringify(p.operations)).to.not.include("new_id");
-      const w = p.operations[1] as Extract<Operation, { kind: "run" }>;
+      expect(JSON.stringify(p.ops)).to.not.include("new_id");
+      const w = p.ops[1] as Extract<Operation, { kind: "run" }>;
       expect(w.argv.slice(4)).to.deep.equal(["vfio-pci", "/sys/bus/pci/devices/0000:01:10.2/driver_override"]);
     });
 
@@ -608,7 +608,7 @@ describe("VirtualFunction planning", () => {
     it("rebinds the default driver when switched back, unless a guest holds the VF", () => {
       const bound = facts({ vf: { driver: "vfio-pci", driverOverride: "vfio-pci", netdev: "", netdevMac: "" } });
       const p = plan(bound, 1, desired({ mac: ZERO_MAC }), opts);
-      expect(runs(p.operations)).to.deep.equal([
+      expect(runs(p.ops)).to.deep.equal([
         `sh -c printf "%s\\n" "$1" > "$2" sh  /sys/bus/pci/devices/0000:01:10.2/driver_override`,
         `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
         `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
@@ -624,21 +624,21 @@ describe("VirtualFunction planning", () => {
     it("writes, enables and starts the unit", () => {
       const d = desired({ persist: true });
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac } });
-      expect(plan(f, 1, d, opts).operations.map((o) => o.description)).to.deep.equal([
+      expect(plan(f, 1, d, opts).ops.map((o) => o.description)).to.deep.equal([
         "write /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
         "reload systemd units if it has not loaded pulumi-sriov-vf-0000:01:00.0-1.service as written",
         "enable pulumi-sriov-vf-0000:01:00.0-1.service (runs at boot)",
         "start pulumi-sriov-vf-0000:01:00.0-1.service",
       ]);
       const done = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "active" } } });
-      expect(plan(done, 1, d, opts).operations).to.deep.equal([]);
+      expect(plan(done, 1, d, opts).ops).to.deep.equal([]);
     });
 
     it("reloads systemd when the file is right but systemd holds an older version (a run cut off after the write)", () => {
       const d = desired({ persist: true });
       const unit = { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "inactive", stale: true };
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit } });
-      expect(plan(f, 1, d, opts).operations.map((o) => o.description)).to.deep.equal([
+      expect(plan(f, 1, d, opts).ops.map((o) => o.description)).to.deep.equal([
         "reload systemd units if it has not loaded pulumi-sriov-vf-0000:01:00.0-1.service as written",
         "start pulumi-sriov-vf-0000:01:00.0-1.service",
       ]);
@@ -653,7 +653,7 @@ describe("VirtualFunction planning", () => {
     it("removes it when persist is off", () => {
       const d = desired();
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: "x", enabled: "enabled", active: "active" } } });
-      expect(runs(plan(f, 1, d, opts).operations)).to.deep.equal([
+      expect(runs(plan(f, 1, d, opts).ops)).to.deep.equal([
         "systemctl disable --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
         "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
@@ -670,7 +670,7 @@ describe("VirtualFunction planning", () => {
       });
       const p = plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" });
       expect(p.problems).to.deep.equal([]);
-      expect(runs(p.operations)).to.deep.equal([
+      expect(runs(p.ops)).to.deep.equal([
         "ip link set dev enp1s0 vf 1 vlan 0",
         "ip link set dev enp1s0 vf 1 min_tx_rate 0 max_tx_rate 0",
         "ip link set dev enp1s0 vf 1 mac 00:00:00:00:00:00",
@@ -687,27 +687,27 @@ describe("VirtualFunction planning", () => {
 
     it("clears only the MAC it set, and rebinds igbvf so the interface drops it", () => {
       const f = facts({ attributes: { mac: "02:11:22:33:44:55" }, vf: { netdevMac: "02:11:22:33:44:55" } });
-      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" }).operations.map((o) => o.description)).to.deep.equal([
+      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" }).ops.map((o) => o.description)).to.deep.equal([
         "VF 1 of enp1s0 (0000:01:00.0): clear the administrative MAC 02:11:22:33:44:55",
         "VF 1 of enp1s0 (0000:01:00.0): unbind 0000:01:10.2 from igbvf",
         "VF 1 of enp1s0 (0000:01:00.0): probe 0000:01:10.2 (enp1s0v1 picks its own MAC)",
       ]);
       // Someone else's MAC (or the one igbvf picked) is not ours to clear.
-      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:00:00:00:00:01" }).operations).to.deep.equal([]);
-      expect(plan(f, 1, desired({ mac: ZERO_MAC }), { pfName: "enp1s0" }).operations).to.deep.equal([]);
+      expect(plan(f, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:00:00:00:00:01" }).ops).to.deep.equal([]);
+      expect(plan(f, 1, desired({ mac: ZERO_MAC }), { pfName: "enp1s0" }).ops).to.deep.equal([]);
     });
 
     it("succeeds when the VF or the PF is gone, still removing the unit", () => {
       const noVf = facts({ top: { vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "enabled", active: "active" } } });
       const p = plan(noVf, 1, RESET_STATE, { pfName: "enp1s0", removing: true, ownMac: "02:11:22:33:44:55" });
       expect(p.problems).to.deep.equal([]);
-      expect(runs(p.operations)).to.include("remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service");
+      expect(runs(p.ops)).to.include("remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service");
       const noPf = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "x", enabled: "", active: "" } } });
-      expect(runs(plan(noPf, 1, RESET_STATE, { pfName: "enp1s0", removing: true }).operations)).to.deep.equal([
+      expect(runs(plan(noPf, 1, RESET_STATE, { pfName: "enp1s0", removing: true }).ops)).to.deep.equal([
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
       ]);
       const nothing = facts({ top: { pf: undefined, vf: undefined, attributes: undefined, unit: { name: "", content: null, enabled: "", active: "" } } });
-      expect(plan(nothing, 1, RESET_STATE, { pfName: "enp1s0", removing: true })).to.deep.equal({ operations: [], problems: [] });
+      expect(plan(nothing, 1, RESET_STATE, { pfName: "enp1s0", removing: true })).to.deep.equal({ ops: [], problems: [], warnings: [] });
     });
 
     it("will not take a VF from a running guest", () => {

@@ -51,24 +51,24 @@ export type Operation =
  * must not run (problems), plus what the operator should know (warnings).
  * A plan with problems runs nothing.
  */
-export interface Plan<O extends Operation = Operation> {
+export interface Plan<O extends { description: string } = Operation> {
   ops: O[];
   problems: string[];
   warnings: string[];
 }
 
 /** A plan that runs `ops`. */
-export function planOf<O extends Operation>(ops: O[], warnings: string[] = []): Plan<O> {
+export function planOf<O extends { description: string }>(ops: O[], warnings: string[] = []): Plan<O> {
   return { ops, problems: [], warnings };
 }
 
 /** A plan that refuses, for these reasons. */
-export function refusal<O extends Operation = Operation>(...problems: string[]): Plan<O> {
+export function refusal<O extends { description: string } = Operation>(...problems: string[]): Plan<O> {
   return { ops: [], problems, warnings: [] };
 }
 
 /** Preview's host-change lines for a plan: `refused: <reason>` per problem, else the operations, then warnings. */
-export function previewOf(plan: Plan<Operation>): string[] {
+export function previewOf(plan: Plan<{ description: string }>): string[] {
   if (plan.problems.length) return plan.problems.map((x) => `refused: ${x}`);
   return [...describe(plan.ops), ...plan.warnings.map((w) => `warning: ${w}`)];
 }
@@ -78,7 +78,7 @@ export function previewOf(plan: Plan<Operation>): string[] {
  * the error the resource has always raised (HostError, InputError…); by
  * default a HostError on `hostName` with the problems joined by "; ".
  */
-export function refuseIfProblems(plan: Plan<Operation>, hostName: string, toError?: (problems: string[]) => Error): void {
+export function refuseIfProblems(plan: Plan<{ description: string }>, hostName: string, toError?: (problems: string[]) => Error): void {
   if (!plan.problems.length) return;
   throw toError ? toError(plan.problems) : new HostError(hostName, plan.problems.join("; "));
 }

@@ -3,9 +3,9 @@
 // unit that re-applies both whenever the VF is re-created. Effects live here;
 // facts, planning and rendering are pure modules beside it.
 import type { Ctx, ResourceSpec } from "../../resource";
-import { commandLine, describe, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, RemoteHost } from "../../host";
+import { commandLine, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, previewOf, refuseIfProblems, RemoteHost } from "../../host";
 import { factsCommand, HostFacts, parseFacts } from "./facts";
-import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, RESET_STATE, resolve, verify, vfName } from "./plan";
+import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, Plan, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { vfSchema, VfInputs, VfOutputs } from "./schema";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
@@ -40,9 +40,10 @@ function log(host: RemoteHost, inputs: Pick<VfInputs, "pf" | "index">): Log {
   return loggerFor("virtualFunction", `${inputs.pf} vf ${inputs.index}`, host.name);
 }
 
-function cannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, problems: string[]): never {
+/** Refuses a plan with problems the way VirtualFunction always has: one line per problem. */
+function refuseIfCannot(host: RemoteHost, facts: HostFacts, index: number, pf: string, p: Plan): void {
   const what = facts.pf ? vfName(facts, index) : `VF ${index} of ${pf}`;
-  throw new HostError(host.name, `cannot configure ${what}:\n- ${problems.join("\n- ")}`);
+  refuseIfProblems(p, host.name, (problems) => new HostError(host.name, `cannot configure ${what}:\n- ${problems.join("\n- ")}`));
 }
 
 /** Brings the VF to the inputs; runs no writes when it is there already. */
@@ -58,16 +59,16 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
         `pf ${inputs.pf} is now ${facts.pf.pciAddress}, but this VF was configured on the PF at ${before.pfPci}; point pf at that PF's current name, or replace this resource`,
       );
     const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: before?.own });
-    problems.push(...p.problems);
-    if (problems.length) cannot(host, facts, inputs.index, inputs.pf, problems);
-    if (p.operations.length === 0) return outputsOf(facts, inputs.index, desired.persist);
-    await execute(host, executable(facts, p.operations), log(host, inputs));
+    p.problems.unshift(...problems);
+    refuseIfCannot(host, facts, inputs.index, inputs.pf, p);
+    if (p.ops.length === 0) return outputsOf(facts, inputs.index, desired.persist);
+    await execute(host, executable(facts, p.ops), log(host, inputs));
     const after = await readFacts(host, inputs.pf, facts.pf!.pciAddress, inputs.index);
     const left = verify(after, inputs.index, desired);
     if (left.length)
       throw new PartialApplyError(
         host.name,
-        p.operations.map((o) => o.description),
+        p.ops.map((o) => o.description),
         left,
         new HostError(host.name, `${vfName(after, inputs.index)} does not hold what was applied`),
       );
@@ -79,9 +80,8 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
 export function previewLines(facts: HostFacts, inputs: VfInputs, own?: string): string[] {
   const { desired, problems } = resolve(inputs, facts);
   const p = plan(facts, inputs.index, desired, { pfName: inputs.pf, ownMac: own });
-  problems.push(...p.problems);
-  if (problems.length) return problems.map((x) => `refused: ${x}`);
-  return describe(p.operations);
+  p.problems.unshift(...problems);
+  return previewOf(p);
 }
 
 export const spec: ResourceSpec<VfInputs, VfOutputs> = {
@@ -115,8 +115,8 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
     await host.withLock(async () => {
       const facts = await readFacts(host, applied.pf, outs.pfPciAddress, applied.index);
       const p = plan(facts, applied.index, RESET_STATE, { pfName: applied.pf, removing: true, ownMac: ownMac(applied, outs) });
-      if (p.problems.length) cannot(host, facts, applied.index, applied.pf, p.problems);
-      await execute(host, executable(facts, p.operations), log(host, applied));
+      refuseIfCannot(host, facts, applied.index, applied.pf, p);
+      await execute(host, executable(facts, p.ops), log(host, applied));
     });
   },
 };

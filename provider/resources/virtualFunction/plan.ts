@@ -2,7 +2,7 @@
 // list of operations that gets there, or the reasons it cannot before any
 // change is made. The same list is what apply runs, so its descriptions are
 // written for an operator reading them.
-import type { Argv } from "../../host";
+import type { Argv, Plan as HostPlan } from "../../host";
 import { shScript } from "../../host/quote";
 import type { HostFacts, VfAttributes } from "./facts";
 import { defaultMac, ZERO_MAC } from "./mac";
@@ -28,11 +28,8 @@ export type Operation =
   | { kind: "write"; description: string; path: string; content: string }
   | { kind: "remove"; description: string; path: string };
 
-export interface Plan {
-  operations: Operation[];
-  /** Reasons the change cannot be made; when any, nothing is run. */
-  problems: string[];
-}
+/** The shared plan result; problems are reasons the change cannot be made (nothing is run). */
+export type Plan = HostPlan<Operation>;
 
 /** Drivers bound to other devices of an IOMMU group that still let vfio-pci use the group. */
 const VFIO_GROUP_COMPANIONS = new Set(["", "vfio-pci", "pci-stub", "pcieport"]);
@@ -196,7 +193,7 @@ export function plan(facts: HostFacts, index: number, d: Resolved, opts: PlanOpt
   }
 
   ops.push(...persistOps(facts, index, d));
-  return { operations: ops, problems };
+  return { ops, problems, warnings: [] };
 }
 
 function linkProblem(facts: HostFacts): string | undefined {
