@@ -79,7 +79,9 @@ const OPTS: PlanOptions = { host: "hv1", selector: "interface" };
 
 function inputError(fn: () => unknown): InputError {
   try {
-    fn();
+    // A plan refuses by returning its failures; anything else by throwing.
+    const r = fn() as { failures?: InputError["failures"] } | undefined;
+    if (r?.failures?.length) return new InputError(r.failures);
   } catch (e) {
     if (e instanceof InputError) return e;
     throw e;

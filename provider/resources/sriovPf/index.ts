@@ -1,12 +1,12 @@
 // SriovPf: the VF count of one physical function, its autoprobe flag and MTU,
 // made to survive reboots (systemd unit, udev rule or module option), and
 // changed only when no running domain or active pool network would lose a VF.
-import { BACKUP_DIR, execute, failedBeforeAnyChange, Log, loggerFor, shScript } from "../../host";
+import { BACKUP_DIR, execute, failedBeforeAnyChange, Log, loggerFor, previewOf, shScript } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { InputError } from "../../validate";
 import { executable, readFacts, usersOf } from "./apply";
 import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
-import { Desired, persistOps, persistPathFor, plan } from "./plan";
+import { Desired, persistOps, persistPathFor, plan, refuseIfFailed } from "./plan";
 import { FoundState, inputSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { describeUsers } from "./usage";
 
@@ -70,6 +70,7 @@ async function converge(
   const pf = facts.pf!;
   const desired = desiredOf(inputs);
   const p = plan(facts, desired, { host: host.name, selector: selectorOf(inputs).kind, recreate: opts.recreate, restoreMtu: opts.restoreMtu });
+  refuseIfFailed(p, host.name);
   const warnings = [...p.warnings];
   if (p.destroys.length && facts.tools.includes("virsh")) {
     const users = await usersOf(host, facts);
@@ -121,6 +122,7 @@ async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): 
   if (!facts.pf) {
     // The device is gone (card removed): only the files this resource wrote remain to undo.
     const p = plan(facts, desired, { host: host.name, pciAddress: outs.pciAddress, driver: outs.driver });
+    refuseIfFailed(p, host.name);
     await execute(host, executable(p.ops, `PF ${outs.pciAddress} on ${host.name}`), log(host.name, outs.pciAddress));
   } else {
     await converge(ctx, { ...applied, ...desired, mtu: undefined, pciAddress: outs.pciAddress, interface: undefined, macAddress: undefined }, facts, {
@@ -206,7 +208,9 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
       selector: selectorOf(inputs).kind,
       recreate: applied !== undefined && applied.autoprobe !== inputs.autoprobe,
     });
-    return [...p.ops.map((o) => o.description), ...p.warnings.map((w) => `warning: ${w}`)];
+    // A refusal is raised as it always was: preview shows it as not checked.
+    refuseIfFailed(p, ctx.host.name);
+    return previewOf(p);
   },
 
   async delete(ctx, applied, outs) {

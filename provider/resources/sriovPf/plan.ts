@@ -1,8 +1,10 @@
 // plan(facts, desired) → operations. Pure: the operations are data (a
 // description an operator reads, and an argument vector or a file), so the
 // list a test or a preview shows is exactly what apply runs.
+import type { Plan as HostPlan } from "../../host";
+import { refuseIfProblems } from "../../host";
 import { shScript } from "../../host/quote";
-import { InputError } from "../../validate";
+import { CheckFailure, InputError } from "../../validate";
 import { unitName as vfUnitName } from "../virtualFunction/schema";
 import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, VfFacts } from "./facts";
 import { parseModprobe, PersistSettings, renderModprobe, renderUdevRule, renderUnit } from "./render";
@@ -43,14 +45,24 @@ export interface PlanOptions {
   restoreMtu?: number;
 }
 
-export interface Plan {
-  ops: Op[];
+/** The shared plan result; problems are `failures` as InputError words them. */
+export interface Plan extends HostPlan<Op> {
+  /** Why the plan must not run, by property (raised as an InputError). */
+  failures: CheckFailure[];
   /** Existing VFs this plan destroys (checked against running domains and pool networks). */
   destroys: VfFacts[];
   /** Whether the VF count is written (VF settings are re-applied afterwards). */
   countChanges: boolean;
-  warnings: string[];
   persistPath: string;
+}
+
+function refused(failures: CheckFailure[], warnings: string[]): Plan {
+  return { ops: [], problems: failures.map((f) => `${f.property}: ${f.reason}`), warnings, failures, destroys: [], countChanges: false, persistPath: "" };
+}
+
+/** Raises a plan's failures as the InputError SriovPf has always raised, naming the properties. */
+export function refuseIfFailed(p: Plan, host: string): void {
+  refuseIfProblems(p, host, () => new InputError(p.failures));
 }
 
 const SYS = "/sys/bus/pci/devices";
@@ -103,8 +115,16 @@ export function persistPathFor(persist: Persist, pci: string, driver: string): s
  * The operations that make the persistence files say what `desired` says,
  * and remove the other kinds this resource may have written for the PF.
  */
-export function persistOps(facts: Facts, pci: string, driver: string, desired: Desired, opts: { host: string; warnings?: string[] }): Op[] {
+export function persistOps(
+  facts: Facts,
+  pci: string,
+  driver: string,
+  desired: Desired,
+  opts: { host: string; warnings?: string[]; failures?: CheckFailure[] },
+): Op[] {
   const ops: Op[] = [];
+  // Collected for a plan; thrown when asked for the operations alone.
+  const refuse = (property: string, reason: string) => (opts.failures ? opts.failures.push({ property, reason }) : fail(property, reason));
   const has = (t: string) => facts.tools.includes(t);
   const settings: PersistSettings = { pciAddress: pci, numVfs: desired.numVfs, autoprobe: desired.autoprobe, mtu: desired.mtu };
   const warnings = opts.warnings ?? [];
@@ -113,7 +133,10 @@ export function persistOps(facts: Facts, pci: string, driver: string, desired: D
   const unit = unitPath(pci);
   const name = unitName(pci);
   if (desired.persist === "systemd") {
-    if (!has("systemctl")) fail("persist", `"systemd" needs systemctl, and ${opts.host} has none; use persist "udev"`);
+    if (!has("systemctl")) {
+      refuse("persist", `"systemd" needs systemctl, and ${opts.host} has none; use persist "udev"`);
+      return ops;
+    }
     const content = renderUnit(settings);
     const write = facts.files[unit] !== content;
     if (write) {
@@ -157,11 +180,13 @@ export function persistOps(facts: Facts, pci: string, driver: string, desired: D
     const others = (existing?.ports ?? []).filter((p) => p !== pci);
     let content: string | null | undefined; // undefined: leave as is; null: remove
     if (desired.persist === "modprobe") {
-      if (others.length && existing && existing.numVfs !== desired.numVfs)
-        fail(
+      if (others.length && existing && existing.numVfs !== desired.numVfs) {
+        refuse(
           "numVfs",
           `persist "modprobe" writes "options ${driver} max_vfs=${desired.numVfs}", but ${conf} on ${opts.host} already gives every ${driver} port max_vfs=${existing.numVfs} for ${others.join(", ")}; a module option cannot differ per port: use the same numVfs on all of them, or persist "systemd"`,
         );
+        return ops;
+      }
       if (text !== undefined && !existing) warnings.push(`${conf} was edited by hand and could not be read back; it is rewritten for ${pci} only`);
       const want = renderModprobe({ driver, numVfs: desired.numVfs, ports: [...others, pci] });
       if (text !== want) content = want;
@@ -186,15 +211,17 @@ export function persistOps(facts: Facts, pci: string, driver: string, desired: D
   return ops;
 }
 
-/** What makes `facts` become `desired`, or an InputError naming the property when it cannot. */
+/** What makes `facts` become `desired`, or the failures naming the properties when it cannot. */
 export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
   const pf: PfFacts | undefined = facts.pf;
   const warnings: string[] = [];
   if (!pf) {
     // The device is gone: only what this resource wrote for it can be undone.
     if (!opts.pciAddress) throw new Error("plan: no PF and no PCI address");
-    const ops = persistOps(facts, opts.pciAddress, opts.driver ?? "", { ...desired, persist: "none" }, { host: opts.host, warnings });
-    return { ops, destroys: [], countChanges: false, warnings, persistPath: "" };
+    const failures: CheckFailure[] = [];
+    const ops = persistOps(facts, opts.pciAddress, opts.driver ?? "", { ...desired, persist: "none" }, { host: opts.host, warnings, failures });
+    if (failures.length) return refused(failures, warnings);
+    return { ops, problems: [], failures: [], destroys: [], countChanges: false, warnings, persistPath: "" };
   }
   const pci = pf.pciAddress;
   const who = `PF ${pci}${pf.netdevs[0] ? ` (${pf.netdevs[0].name})` : ""} on ${opts.host}`;
@@ -220,7 +247,7 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
   if (desired.persist === "modprobe" && !pf.driver) failures.push({ property: "persist", reason: `"modprobe" needs to know the PF's driver, and ${who} has none bound` });
   if (desired.persist === "udev" && !facts.tools.includes("udevadm"))
     failures.push({ property: "persist", reason: `"udev" needs udev, and ${opts.host} has no udevadm; use persist "systemd"` });
-  if (failures.length) throw new InputError(failures);
+  if (failures.length) return refused(failures, warnings);
 
   const ops: Op[] = [];
   const mtu = desired.mtu ?? (opts.restoreMtu && opts.restoreMtu > 0 ? opts.restoreMtu : undefined);
@@ -261,7 +288,8 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
       ops.push({ kind: "run", description: "wait for udev to finish with the VF devices", argv: ["udevadm", "settle", "--timeout=60"] });
   }
 
-  ops.push(...persistOps(facts, pci, pf.driver, desired, { host: opts.host, warnings }));
+  ops.push(...persistOps(facts, pci, pf.driver, desired, { host: opts.host, warnings, failures }));
+  if (failures.length) return refused(failures, warnings);
 
   // Each VirtualFunction unit file on the host is a VF resource that wants its
   // settings back on the new VFs. restart, not try-restart: a unit that failed
@@ -290,7 +318,7 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
           .join(", ")} ${vfs(desired.numVfs)} whenever ${pf.driver} loads`,
       );
   }
-  return { ops, destroys, countChanges, warnings, persistPath: persistPathFor(desired.persist, pci, pf.driver) };
+  return { ops, problems: [], failures: [], destroys, countChanges, warnings, persistPath: persistPathFor(desired.persist, pci, pf.driver) };
 }
 
 /** The kernel's refusal to create VFs, with the kernel's own words and what to do about it. */
