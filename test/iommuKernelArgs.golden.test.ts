@@ -13,7 +13,7 @@ import { detect, Detection } from "../provider/resources/iommuKernelArgs/detect"
 import { Facts, KERNEL_CMDLINE, LIB_KERNEL_CMDLINE, parseFiles, PROXMOX_BOOT_UUIDS } from "../provider/resources/iommuKernelArgs/facts";
 import { firstEntryArgs, GRUB_MAIN, grubCmdline } from "../provider/resources/iommuKernelArgs/grub";
 import { KernelEntry, parseGrubbyInfo } from "../provider/resources/iommuKernelArgs/grubby";
-import { configuredNow, Op, plan, Plan, verifyProblem } from "../provider/resources/iommuKernelArgs/plan";
+import { configuredNow, Op, plan, Plan, refuseIfPlanError, verifyProblem } from "../provider/resources/iommuKernelArgs/plan";
 import { emptyRestore, Restore } from "../provider/resources/iommuKernelArgs/restore";
 import { desiredArgs, Inputs } from "../provider/resources/iommuKernelArgs/schema";
 
@@ -209,7 +209,9 @@ describe("IommuKernelArgs golden plans", () => {
       const run = () => {
         const det = detect(facts, c.bootloader ?? "auto", "root@hv1:22");
         const wanted = desiredArgs(c.inputs, facts.cpuVendor);
-        return { det, wanted, p: plan(facts, det, wanted, emptyRestore(), []) };
+        const p = plan(facts, det, wanted, emptyRestore(), []);
+        refuseIfPlanError(p, "root@hv1:22");
+        return { det, wanted, p };
       };
       if (c.error) {
         expect(run).to.throw(c.error);

@@ -3,7 +3,7 @@
 // planned operations with rollback, rebooting); the decisions are in the
 // pure modules next to it.
 import { Connection } from "../../connection";
-import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyError, loggerFor, RemoteHost, shScript } from "../../host";
+import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyError, loggerFor, previewOf, RemoteHost, shScript } from "../../host";
 import { Ctx, ResourceSpec } from "../../resource";
 import { hasEffect, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { detect, Detection } from "./detect";
@@ -11,7 +11,7 @@ import { Facts, parseFacts, PENDING_RESTORE, probes } from "./facts";
 import { firstEntryArgs } from "./grub";
 import { parseGrubbyInfo } from "./grubby";
 import { health } from "./health";
-import { activeOf, configuredNow, Op, plan, rebootRequired, verifyProblem } from "./plan";
+import { activeOf, configuredNow, Op, plan, rebootRequired, refuseIfPlanError, verifyProblem } from "./plan";
 import { describeReplaced, emptyRestore, Restore, restoreFrom } from "./restore";
 import { Bootloader, desiredArgs, Inputs, inputsSchema, isVendorArg, Outputs } from "./schema";
 
@@ -207,6 +207,7 @@ async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: 
     // A create run again starts from its own record of what it found (RECORD_DIR).
     const pending = creating ? f.pendingRestore : undefined;
     const p = plan(f, det, wanted, pending ?? prior, previousArgs);
+    refuseIfPlanError(p, host.name);
     if (creating && p.ops.length && !pending) await host.writeFile(PENDING_RESTORE, JSON.stringify(p.restore) + "\n");
     await execute(host, p.ops);
     if (inputs.reboot === "ifNeeded" && rebootRequired(f.cmdline, wanted)) {
@@ -252,7 +253,10 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
     const f = await readFacts(host, { health: false });
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
-    const lines = plan(f, det, wanted, emptyRestore(), []).ops.map((o) => o.description);
+    // A refusal is raised as it always was: preview shows it as not checked.
+    const p = plan(f, det, wanted, emptyRestore(), []);
+    refuseIfPlanError(p, host.name);
+    const lines = previewOf(p);
     if (inputs.reboot === "ifNeeded" && rebootRequired(f.cmdline, wanted))
       lines.push(`reboot ${host.name} (the running kernel lacks ${missingArgs(splitCmdline(f.cmdline), wanted).join(" ")}) and check /proc/cmdline`);
     return lines;
@@ -278,6 +282,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
       const det = detect(f, (outs.bootloader as Bootloader | undefined) ?? applied.bootloader, host.name);
       const previous = outs.args ?? [];
       const p = plan(f, det, [], restoreFrom(outs.restore), previous);
+      refuseIfPlanError(p, host.name);
       await execute(host, p.ops);
       if (f.pendingRestore) await host.run(["rm", "-f", "--", PENDING_RESTORE], { what: "remove the record create kept of what it found" });
       if (applied.reboot !== "ifNeeded") return;

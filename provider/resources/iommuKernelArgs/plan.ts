@@ -4,6 +4,8 @@
 // (undo, then apply), so an update never stacks on itself and delete is the
 // same plan with nothing wanted. The operation list is what is logged and
 // what the executor runs.
+import type { Plan as HostPlan } from "../../host";
+import { refusal, refuseIfProblems } from "../../host";
 import { hasEffect, sameArg, splitCmdline } from "./cmdline";
 import { Detection } from "./detect";
 import { Facts, KERNEL_CMDLINE, LIB_KERNEL_CMDLINE } from "./facts";
@@ -36,8 +38,8 @@ export type Op =
       absent: string[];
     };
 
-export interface Plan {
-  ops: Op[];
+/** The shared plan result, with the record of what it changes (to undo it later). */
+export interface Plan extends HostPlan<Op> {
   restore: Restore;
   /** The file that carries the arguments. */
   configPath: string;
@@ -50,6 +52,15 @@ export class PlanError extends Error {
     super(message);
     this.name = "PlanError";
   }
+}
+
+function refused(reason: string): Plan {
+  return { ...refusal<Op>(reason), restore: emptyRestore(), configPath: "", configured: [] };
+}
+
+/** Raises a plan's problems as the PlanError IommuKernelArgs has always raised. */
+export function refuseIfPlanError(p: Plan, host: string): void {
+  refuseIfProblems(p, host, (problems) => new PlanError(problems.join("\n")));
 }
 
 const isGrubFile = (p: string) => p === GRUB_MAIN || p.startsWith(GRUB_DROPIN_DIR + "/");
@@ -166,7 +177,7 @@ function planGrub(f: Facts, det: Detection, wanted: readonly string[], prior: Re
       description: `check that the first entry of ${det.grubCfg} boots ${expectation(wanted, absent)}`,
     });
   }
-  return { ops, restore: { edits: a.edits, created: a.created, kernels: [] }, configPath: a.configPath, configured: a.cmdline };
+  return { ops, problems: [], warnings: [], restore: { edits: a.edits, created: a.created, kernels: [] }, configPath: a.configPath, configured: a.cmdline };
 }
 
 /** /etc/kernel/cmdline: undo our earlier edit, then apply. `create` allows seeding a missing file. */
@@ -198,7 +209,7 @@ function planCmdlineFile(f: Facts, wanted: readonly string[], prior: Restore, cr
 function planKernelInstall(f: Facts, det: Detection, wanted: readonly string[], prior: Restore, previous: readonly string[]): Plan {
   const c = planCmdlineFile(f, wanted, prior, det.mode === "kernel-install");
   if (det.mode === "proxmox-cmdline" && f.files[KERNEL_CMDLINE] == null && wanted.length)
-    throw new PlanError(`proxmox-boot-tool keeps the boot partitions but ${KERNEL_CMDLINE} is missing; it must hold the whole kernel command line (root=…)`);
+    return refused(`proxmox-boot-tool keeps the boot partitions but ${KERNEL_CMDLINE} is missing; it must hold the whole kernel command line (root=…)`);
   const ops = c.ops;
   if (ops.length) {
     for (const argv of det.regenerate)
@@ -216,7 +227,7 @@ function planKernelInstall(f: Facts, det: Detection, wanted: readonly string[], 
       });
     }
   }
-  return { ops, restore: { edits: c.edits, created: c.created, kernels: [] }, configPath: KERNEL_CMDLINE, configured: c.configured };
+  return { ops, problems: [], warnings: [], restore: { edits: c.edits, created: c.created, kernels: [] }, configPath: KERNEL_CMDLINE, configured: c.configured };
 }
 
 function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previous: readonly string[]): Plan {
@@ -250,7 +261,7 @@ function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previou
     const absent = dropped(previous, configured);
     ops.push({ kind: "verify", check: "grubby", present: [...wanted], absent, description: `check that every boot entry (grubby --info=ALL) boots ${expectation(wanted, absent)}` });
   }
-  return { ops, restore, configPath: f.files[KERNEL_CMDLINE] != null ? KERNEL_CMDLINE : GRUB_MAIN, configured };
+  return { ops, problems: [], warnings: [], restore, configPath: f.files[KERNEL_CMDLINE] != null ? KERNEL_CMDLINE : GRUB_MAIN, configured };
 }
 
 /**
@@ -261,7 +272,7 @@ function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previou
 export function plan(f: Facts, det: Detection, wanted: readonly string[], prior: Restore, previous: readonly string[] = []): Plan {
   const touched = det.mode === "grub" ? Object.keys(f.files).filter(isGrubFile) : [KERNEL_CMDLINE, GRUB_MAIN];
   const binary = f.binaryFiles.filter((p) => touched.includes(p) || isGrubFile(p));
-  if (binary.length) throw new PlanError(`${binary.join(", ")} is not valid UTF-8 text; it is left alone, so edit the kernel arguments there by hand`);
+  if (binary.length) return refused(`${binary.join(", ")} is not valid UTF-8 text; it is left alone, so edit the kernel arguments there by hand`);
   switch (det.mode) {
     case "grub":
       return planGrub(f, det, wanted, prior, previous);
