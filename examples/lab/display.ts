@@ -1,4 +1,6 @@
-// The host summary `npm run lab` prints from the stack's outputs.
+// Everything `npm run lab` prints goes through here: progress lines and
+// headings on stdout, complaints on stderr, and the host summary from the
+// stack's outputs.
 import type { SriovHostSummary } from "../../sdk";
 
 function cell(v: unknown): string {
@@ -35,3 +37,18 @@ export function formatHostSummary(name: string, s: SriovHostSummary): string {
     );
   return lines.join("\n");
 }
+
+/** A progress line on the terminal. */
+export const say = (s = "") => void process.stdout.write(s + "\n");
+
+/** A section heading: a blank line, then `== <title>`. */
+export const heading = (s: string) => say(`\n== ${s}`);
+
+/** A problem with how the lab was started, on stderr. */
+export const complain = (s: string) => void process.stderr.write(`lab: ${s}\n`);
+
+/** Engine output passed through as it arrives. */
+export const passThrough = (s: string) => void process.stdout.write(s);
+
+/** The usage line, on stderr as it is printed with a complaint. */
+export const usageLine = (s: string) => void process.stderr.write(`usage: ${s}\n`);

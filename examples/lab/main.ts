@@ -27,7 +27,7 @@ import { LAB_DIR } from "../../test/lab/image";
 import { LabVm } from "../../test/lab/vm";
 import { CliProject, cliVersion, toolsBin } from "../../test/support/pulumiCli";
 import { runFleet } from "../fleet/program";
-import { formatHostSummary } from "./display";
+import { complain, formatHostSummary, heading, passThrough, say, usageLine } from "./display";
 import labIndex = require("./index");
 import { LAB_PF_PCI_ADDRESS } from "./program";
 import { labStackConfig, projectName } from "./stack-config";
@@ -43,8 +43,8 @@ interface Args {
 }
 
 function usage(message?: string): never {
-  if (message) process.stderr.write(`lab: ${message}\n`);
-  process.stderr.write("usage: npm run lab [-- --keep] [--destroy] [--fresh] [--program stack|explicit]\n");
+  if (message) complain(message);
+  usageLine("npm run lab [-- --keep] [--destroy] [--fresh] [--program stack|explicit]");
   process.exit(2);
 }
 
@@ -65,8 +65,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-const say = (s = "") => process.stdout.write(s + "\n");
-const heading = (s: string) => say(`\n== ${s}`);
 const seconds = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 function plain(outputs: Record<string, { value: any }>): Record<string, any> {
@@ -123,7 +121,7 @@ async function main(): Promise<number> {
 
     const project = args.program === "stack" ? projectName(path.join(ROOT, "Pulumi.yaml")) : "sriov-lab";
     const program = args.program === "stack" ? async () => runFleet() : labIndex;
-    const cli = await CliProject.open({ dir, project, stack: "lab", program, onOutput: (s) => process.stdout.write(s) });
+    const cli = await CliProject.open({ dir, project, stack: "lab", program, onOutput: passThrough });
     if (args.program === "stack") {
       cli.writeConfig(labStackConfig(fs.readFileSync(path.join(ROOT, "Pulumi.lab.yaml"), "utf8"), project, lab));
       await cli.setSecret(`${project}:sshPrivateKey`, lab.privateKey);
