@@ -33,7 +33,7 @@ export interface IfaceOutputs {
   alias: string;
 }
 
-export function ifaceSchema(): z.ZodType<IfaceInputs> {
+export function inputsSchema(): z.ZodType<IfaceInputs> {
   const name = (what: string) => z.string().regex(patterns.libvirtName, `must be a libvirt ${what} name (letters, digits, _ . + -, at most 64 characters)`);
   return z
     .object({

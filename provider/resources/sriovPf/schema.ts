@@ -74,7 +74,7 @@ function macSchema() {
     .pipe(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a MAC address like 52:54:00:12:34:56"));
 }
 
-export function inputSchema(): z.ZodType<SriovPfInputs> {
+export function inputsSchema(): z.ZodType<SriovPfInputs> {
   return z
     .object({
       interface: ifnameSchema().optional(),

@@ -33,7 +33,7 @@ export interface PoolOutputs {
   vfAddresses: string[];
 }
 
-export function poolSchema(): z.ZodType<PoolInputs> {
+export function inputsSchema(): z.ZodType<PoolInputs> {
   return z
     .object({
       name: z.string().regex(patterns.libvirtName, "must be a libvirt network name (letters, digits, _ . + -, at most 64 characters)"),

@@ -84,7 +84,7 @@ function rateSchema() {
   return z.number().int("must be a whole number of Mbit/s").min(0, "must be 0 (no limit) or more").max(10_000_000, "must be at most 10000000 Mbit/s");
 }
 
-export function vfSchema(): z.ZodType<VfInputs> {
+export function inputsSchema(): z.ZodType<VfInputs> {
   return z
     .object({
       pf: ifnameSchema(),
