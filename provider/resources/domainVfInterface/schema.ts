@@ -2,7 +2,7 @@
 // by an SR-IOV VF, either taken from a pool network (<interface
 // type='network'>) or one VF by PCI address (<interface type='hostdev'>).
 import { z } from "zod";
-import { libvirtUriSchema, patterns, pciAddressSchema, unicastMacSchema, vlanSchema } from "../../validate";
+import { libvirtUriSchema, patterns, macSchema, pciAddressSchema, vlanSchema } from "../../validate";
 
 export type IfaceSource = { network: string; pciAddress?: undefined } | { pciAddress: string; network?: undefined };
 
@@ -45,7 +45,7 @@ export function inputsSchema(): z.ZodType<IfaceInputs> {
           message: "give either network (a pool network's name) or pciAddress (one VF), not both",
           when: () => true,
         }),
-      mac: unicastMacSchema().optional(),
+      mac: macSchema({ unicast: true, allowZero: false }).optional(),
       vlan: vlanSchema().optional(),
       virtualport: z
         .object({

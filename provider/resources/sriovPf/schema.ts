@@ -1,7 +1,7 @@
 // SriovPf inputs and outputs. The schema is built on each call (module-level
 // zod schemas do not survive provider serialization).
 import { z } from "zod";
-import { ifnameSchema, pciAddressSchema } from "../../validate";
+import { ifnameSchema, macSchema, pciAddressSchema } from "../../validate";
 
 export type Persist = "systemd" | "udev" | "modprobe" | "none";
 
@@ -66,19 +66,12 @@ export function selectorOf(i: Pick<SriovPfInputs, Selector>): { kind: Selector; 
   throw new Error("SriovPf: no PF selector in inputs");
 }
 
-/** Any MAC (a PF's address is unicast, but refusing others here helps no one). */
-function macSchema() {
-  return z
-    .string()
-    .transform((s) => s.toLowerCase().replace(/-/g, ":"))
-    .pipe(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a MAC address like 52:54:00:12:34:56"));
-}
-
 export function inputsSchema(): z.ZodType<SriovPfInputs> {
   return z
     .object({
       interface: ifnameSchema().optional(),
       pciAddress: pciAddressSchema().optional(),
+      // Any MAC: a PF's address is unicast, but refusing others here helps no one.
       macAddress: macSchema().optional(),
       numVfs: z
         .number()

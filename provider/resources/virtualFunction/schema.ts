@@ -3,7 +3,7 @@
 // limits, link state auto, default driver), so removing one from a program
 // resets it on the host, and delete returns every attribute to them.
 import { z } from "zod";
-import { ifnameSchema, patterns, vlanSchema } from "../../validate";
+import { ifnameSchema, macSchema, vlanSchema } from "../../validate";
 
 export type LinkState = "auto" | "enable" | "disable";
 export type VlanProtocol = "802.1Q" | "802.1ad";
@@ -67,19 +67,6 @@ export const RESET = {
   driver: "default" as DriverMode,
 };
 
-/** A unicast MAC, or all zeros for "no administrative MAC". */
-function vfMacSchema() {
-  return z
-    .string()
-    .transform((s) => s.toLowerCase().replace(/-/g, ":"))
-    .pipe(
-      z
-        .string()
-        .regex(patterns.mac, "must be a MAC address like 02:00:00:12:34:56")
-        .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, "must be a unicast MAC (the first octet's low bit is the multicast bit)"),
-    );
-}
-
 function rateSchema() {
   return z.number().int("must be a whole number of Mbit/s").min(0, "must be 0 (no limit) or more").max(10_000_000, "must be at most 10000000 Mbit/s");
 }
@@ -89,7 +76,8 @@ export function inputsSchema(): z.ZodType<VfInputs> {
     .object({
       pf: ifnameSchema(),
       index: z.number().int("must be a whole number").min(0, "must be 0 or more").max(4095, "must be at most 4095"),
-      mac: vfMacSchema().optional(),
+      // A unicast MAC, or all zeros for "no administrative MAC".
+      mac: macSchema({ unicast: true, example: "02:00:00:12:34:56" }).optional(),
       vlan: vlanSchema().optional(),
       qos: z.number().int("must be a whole number").min(0, "must be 0–7").max(7, "must be 0–7").default(RESET.qos),
       vlanProtocol: z.enum(["802.1Q", "802.1ad"], { message: 'must be "802.1Q" or "802.1ad"' }).default(RESET.vlanProtocol),
