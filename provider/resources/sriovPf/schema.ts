@@ -21,16 +21,19 @@ export interface SriovPfInputs {
   force: boolean;
 }
 
+/** One virtual function as the host reports it (the SDK exports this type as is). */
 export interface VfInfo {
+  /** VF index on its PF (0-based). */
   index: number;
+  /** VF PCI address. */
   pciAddress: string;
-  /** Absent when the IOMMU is off. */
+  /** IOMMU group number (what VFIO passes to a guest as a unit); absent when the IOMMU is off. */
   iommuGroup?: number;
-  /** "" while no driver with a network interface is bound (vfio-pci, autoprobe off). */
+  /** VF network interface name ("" while no driver with a network interface is bound, e.g. vfio-pci or autoprobe off). */
   netdev: string;
-  /** "" when no driver is bound. */
+  /** Driver bound to the VF ("igbvf", "iavf", "vfio-pci", …; "" when unbound). */
   driver: string;
-  /** The VF netdev's address, else the address the PF assigned ("" when unknown). */
+  /** VF MAC address: the VF netdev's address, else the address the PF assigned ("" when unknown). */
   mac: string;
 }
 
