@@ -33,9 +33,9 @@ export interface IfaceOutputs {
   alias: string;
 }
 
-export function inputsSchema(): z.ZodType<IfaceInputs> {
+export function inputsSchema() {
   const name = (what: string) => z.string().regex(patterns.libvirtName, `must be a libvirt ${what} name (letters, digits, _ . + -, at most 64 characters)`);
-  return z
+  const schema = z
     .object({
       domain: name("domain"),
       source: z
@@ -69,5 +69,7 @@ export function inputsSchema(): z.ZodType<IfaceInputs> {
       path: ["config"],
       message: "live and config cannot both be false: the interface would be attached nowhere",
       when: () => true,
-    }) as unknown as z.ZodType<IfaceInputs>;
+    });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<IfaceInputs, z.input<typeof schema>>;
 }

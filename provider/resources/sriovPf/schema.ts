@@ -69,8 +69,8 @@ export function selectorOf(i: Pick<SriovPfInputs, Selector>): { kind: Selector; 
   throw new Error("SriovPf: no PF selector in inputs");
 }
 
-export function inputsSchema(): z.ZodType<SriovPfInputs> {
-  return z
+export function inputsSchema() {
+  const schema = z
     .object({
       interface: ifnameSchema().optional(),
       pciAddress: pciAddressSchema().optional(),
@@ -118,5 +118,7 @@ export function inputsSchema(): z.ZodType<SriovPfInputs> {
           });
       }
       // Runs even when a field is invalid, so every bad property is reported at once.
-    }, { when: () => true }) as unknown as z.ZodType<SriovPfInputs>;
+    }, { when: () => true });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<SriovPfInputs, z.input<typeof schema>>;
 }

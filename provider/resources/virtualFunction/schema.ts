@@ -71,8 +71,8 @@ function rateSchema() {
   return z.number().int("must be a whole number of Mbit/s").min(0, "must be 0 (no limit) or more").max(10_000_000, "must be at most 10000000 Mbit/s");
 }
 
-export function inputsSchema(): z.ZodType<VfInputs> {
-  return z
+export function inputsSchema() {
+  const schema = z
     .object({
       pf: ifnameSchema(),
       index: z.number().int("must be a whole number").min(0, "must be 0 or more").max(4095, "must be at most 4095"),
@@ -101,7 +101,9 @@ export function inputsSchema(): z.ZodType<VfInputs> {
         ctx.addIssue({ code: "custom", path: ["vlanProtocol"], message: "needs a vlan of 1 or more (the protocol is that of the VLAN tag)" });
       if (ok(v.maxTxRate) && ok(v.minTxRate) && v.maxTxRate > 0 && v.minTxRate > v.maxTxRate)
         ctx.addIssue({ code: "custom", path: ["minTxRate"], message: `must not exceed maxTxRate (${v.maxTxRate})` });
-    }) as unknown as z.ZodType<VfInputs>;
+    });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<VfInputs, z.input<typeof schema>>;
 }
 
 export function unitName(pfPci: string, index: number): string {
