@@ -92,18 +92,24 @@ export function pciAddressSchema() {
     .pipe(z.string().regex(patterns.pciAddress, "must be a PCI address like 0000:01:00.0"));
 }
 
-/** A unicast MAC address (VFs and guests cannot use multicast or all-zero MACs). */
-export function unicastMacSchema() {
+export interface MacOptions {
+  /** Refuse multicast MACs (VFs and guests cannot use them). Default false. */
+  unicast?: boolean;
+  /** Accept 00:00:00:00:00:00 (a VF's "no administrative MAC"). Default true. */
+  allowZero?: boolean;
+  /** The address shown in the error for a malformed MAC. */
+  example?: string;
+}
+
+/** A MAC address; "-" separators and upper case are accepted and normalized to "aa:bb:…". */
+export function macSchema({ unicast = false, allowZero = true, example = "52:54:00:12:34:56" }: MacOptions = {}) {
+  let mac: z.ZodType<string, string> = z.string().regex(patterns.mac, `must be a MAC address like ${example}`);
+  if (unicast) mac = mac.refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, "must be a unicast MAC (the first octet's low bit is the multicast bit)");
+  if (!allowZero) mac = mac.refine((m) => m !== "00:00:00:00:00:00", "must not be all zeros");
   return z
     .string()
     .transform((s) => s.toLowerCase().replace(/-/g, ":"))
-    .pipe(
-      z
-        .string()
-        .regex(patterns.mac, "must be a MAC address like 52:54:00:12:34:56")
-        .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, "must be a unicast MAC (the first octet's low bit is the multicast bit)")
-        .refine((m) => m !== "00:00:00:00:00:00", "must not be all zeros"),
-    );
+    .pipe(mac);
 }
 
 export function libvirtUriSchema() {

@@ -123,20 +123,7 @@ export interface SriovPfInputs extends PfSelector {
 export interface SriovPfArgs extends HostResourceArgs, SriovPfInputs {}
 
 /** One virtual function as the host reports it. */
-export interface VfInfo {
-  /** VF index on its PF (0-based). */
-  index: number;
-  /** VF PCI address. */
-  pciAddress: string;
-  /** IOMMU group number (what VFIO passes to a guest as a unit); absent when the IOMMU is off. */
-  iommuGroup?: number;
-  /** VF network interface name ("" while no network driver is bound, e.g. vfio-pci). */
-  netdev: string;
-  /** Driver bound to the VF ("igbvf", "iavf", "vfio-pci", …; "" when unbound). */
-  driver: string;
-  /** VF MAC address ("" when unknown). */
-  mac: string;
-}
+export type { VfInfo } from "../provider/resources/sriovPf/schema";
 
 // ---------------------------------------------------------------------------
 // VirtualFunction

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { UNKNOWN, validate } from "../provider/validate";
-import { ifaceSchema, IfaceInputs } from "../provider/resources/domainVfInterface/schema";
+import { inputsSchema, IfaceInputs } from "../provider/resources/domainVfInterface/schema";
 import {
   allOps,
   desiredInterface,
@@ -49,7 +49,7 @@ const steps = (p: Parameters<typeof allOps>[0]) => allOps(p).map((o) => o.descri
 const commands = (p: Parameters<typeof allOps>[0]) => allOps(p).map((o) => o.shown);
 
 describe("DomainVfInterface inputs", () => {
-  const check = (raw: unknown) => validate(ifaceSchema(), raw);
+  const check = (raw: unknown) => validate(inputsSchema(), raw);
 
   it("applies defaults; live stays undefined (decided by the domain's state)", () => {
     expect(check({ domain: "tiny", source: { network: "pool0" } }).value).to.deep.equal({ domain: "tiny", source: { network: "pool0" }, config: true, libvirtUri: "qemu:///system" });

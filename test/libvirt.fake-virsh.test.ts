@@ -16,10 +16,10 @@ import { networkUsers } from "../provider/libvirt/users";
 import { buildXml, parseXml } from "../provider/libvirt/xml";
 import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
 import { planPool } from "../provider/resources/vfPoolNetwork/plan";
-import { poolSchema } from "../provider/resources/vfPoolNetwork/schema";
+import { inputsSchema as poolSchema } from "../provider/resources/vfPoolNetwork/schema";
 import { spec as poolSpec } from "../provider/resources/vfPoolNetwork";
 import { readFacts as readDomainFacts } from "../provider/resources/domainVfInterface/facts";
-import { ifaceSchema } from "../provider/resources/domainVfInterface/schema";
+import { inputsSchema as ifaceSchema } from "../provider/resources/domainVfInterface/schema";
 import { spec as ifaceSpec } from "../provider/resources/domainVfInterface";
 
 const FIXTURES = path.join(__dirname, "fixtures", "libvirt");

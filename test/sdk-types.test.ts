@@ -12,6 +12,12 @@ import type { SriovPfInputs, SriovPfOutputs } from "../provider/resources/sriovP
 import type { VfInputs, VfOutputs } from "../provider/resources/virtualFunction/schema";
 import type { PoolInputs, PoolOutputs } from "../provider/resources/vfPoolNetwork/schema";
 import type { IfaceInputs, IfaceOutputs } from "../provider/resources/domainVfInterface/schema";
+import type { z } from "zod";
+import type { inputsSchema as kernelSchema } from "../provider/resources/iommuKernelArgs/schema";
+import type { inputsSchema as pfSchema } from "../provider/resources/sriovPf/schema";
+import type { inputsSchema as vfSchema } from "../provider/resources/virtualFunction/schema";
+import type { inputsSchema as poolSchema } from "../provider/resources/vfPoolNetwork/schema";
+import type { inputsSchema as ifaceSchema } from "../provider/resources/domainVfInterface/schema";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -40,6 +46,24 @@ export type _PfExtra = Assert<Equal<Exclude<keyof sdk.SriovPfInputs, keyof Sriov
 export type _VfExtra = Assert<Equal<Exclude<keyof sdk.VirtualFunctionInputs, keyof VfInputs>, never>>;
 export type _PoolExtra = Assert<Equal<Exclude<keyof sdk.VfPoolNetworkInputs, keyof PoolInputs>, never>>;
 export type _IfaceExtra = Assert<Equal<Exclude<keyof sdk.DomainVfInterfaceInputs, keyof IfaceInputs>, never>>;
+
+// The SDK's inputs, unwrapped, are exactly what each provider's zod schema
+// accepts before defaults: the same keys, the same optionality, the same value types.
+// (DomainVfInterface's `source` is narrower in the SDK: exactly one of network | pciAddress,
+// which the schema checks at run time; there it only has to be accepted.)
+type Raw<S extends () => z.ZodType, Except extends PropertyKey = never> = Omit<z.input<ReturnType<S>>, Except>;
+type OptionalKeys<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
+type SameInputs<S extends () => z.ZodType, A, Except extends PropertyKey = never> =
+  Equal<Required<Plain<Omit<A, Except>>>, Required<Raw<S, Except>>> extends true
+    ? Equal<OptionalKeys<A>, OptionalKeys<z.input<ReturnType<S>>>> extends true
+      ? Plain<A> extends z.input<ReturnType<S>> ? true : false
+      : false
+    : false;
+export type _KernelSchema = Assert<SameInputs<typeof kernelSchema, sdk.IommuKernelArgsInputs>>;
+export type _PfSchema = Assert<SameInputs<typeof pfSchema, sdk.SriovPfInputs>>;
+export type _VfSchema = Assert<SameInputs<typeof vfSchema, sdk.VirtualFunctionInputs>>;
+export type _PoolSchema = Assert<SameInputs<typeof poolSchema, sdk.VfPoolNetworkInputs>>;
+export type _IfaceSchema = Assert<SameInputs<typeof ifaceSchema, sdk.DomainVfInterfaceInputs, "source">>;
 
 // Outputs the classes declare exist in the providers' outputs, with the same types.
 type OutputsOf<C> = { [K in keyof C as C[K] extends pulumi.Output<any> ? K : never]: C[K] extends pulumi.Output<infer T> ? T : never };

@@ -16,7 +16,7 @@ import { spec } from "../provider/resources/sriovPf";
 import { Facts, foundPath, parseFacts, parseFound, PfFacts, readArgv, renderFound, selectorProblem, udevRulePath, unitPath, modprobePath } from "../provider/resources/sriovPf/facts";
 import { Desired, explainVfWriteFailure, Op, plan, PlanOptions, VF_WRITE_SCRIPT } from "../provider/resources/sriovPf/plan";
 import { parseModprobe, renderModprobe, renderUdevRule, renderUnit, unitScript } from "../provider/resources/sriovPf/render";
-import { inputSchema } from "../provider/resources/sriovPf/schema";
+import { inputsSchema } from "../provider/resources/sriovPf/schema";
 import { describeUsers, findUsers, parseUsageOutput } from "../provider/resources/sriovPf/usage";
 import { pciFromElement } from "../provider/libvirt/pci";
 import { el } from "../provider/libvirt/xml";
@@ -217,7 +217,7 @@ describe("SriovPf", () => {
     });
 
     it("builds its schema per call (nothing at module level to serialize)", () => {
-      expect(inputSchema()).to.not.equal(inputSchema());
+      expect(inputsSchema()).to.not.equal(inputsSchema());
     });
   });
 

@@ -16,7 +16,7 @@ import { parseNetwork } from "../provider/libvirt/network";
 import { parseDomain } from "../provider/libvirt/domain";
 import { readFacts as readPoolFacts } from "../provider/resources/vfPoolNetwork/facts";
 import { planPool } from "../provider/resources/vfPoolNetwork/plan";
-import { poolSchema } from "../provider/resources/vfPoolNetwork/schema";
+import { inputsSchema } from "../provider/resources/vfPoolNetwork/schema";
 import { spec as poolSpec } from "../provider/resources/vfPoolNetwork";
 
 
@@ -186,7 +186,7 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
     expect(r.steps.map((s) => s.op)).to.deep.equal(["same"]);
     expect(r.calls.create + r.calls.update + r.calls.delete).to.equal(0);
     const host = hostFor(connectionSchema().parse(connection));
-    const w = poolSchema().parse({ name: NET, pf });
+    const w = inputsSchema().parse({ name: NET, pf });
     const t = Date.now();
     const facts = await readPoolFacts(host, w);
     timings["net-observe"] = Date.now() - t;
@@ -206,7 +206,7 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
     await virsh(`net-autostart ${NET} --disable`);
     await virsh(`net-destroy ${NET}`);
     const host = hostFor(connectionSchema().parse(connection));
-    expect(await poolSpec.plan!({ host, connection: connectionSchema().parse(connection) }, poolSchema().parse({ name: NET, pf }), poolSchema().parse({ name: NET, pf }))).to.deep.equal([
+    expect(await poolSpec.plan!({ host, connection: connectionSchema().parse(connection) }, inputsSchema().parse({ name: NET, pf }), inputsSchema().parse({ name: NET, pf }))).to.deep.equal([
       `start network ${NET}`,
       `mark network ${NET} to start when libvirtd starts`,
     ]);

@@ -4,7 +4,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { validate, UNKNOWN } from "../provider/validate";
-import { poolSchema, PoolInputs } from "../provider/resources/vfPoolNetwork/schema";
+import { inputsSchema, PoolInputs } from "../provider/resources/vfPoolNetwork/schema";
 import { observedInputs, outputsOf, planPool, planPoolRemoval, PoolFacts } from "../provider/resources/vfPoolNetwork/plan";
 import { parseNetwork, poolNetwork, renderNetwork } from "../provider/libvirt/network";
 import { spec } from "../provider/resources/vfPoolNetwork";
@@ -38,7 +38,7 @@ const steps = (p: { ops: { description: string }[] }) => p.ops.map((o) => o.desc
 const commands = (p: { ops: { argv: string[]; shown?: string }[] }) => p.ops.map((o) => o.shown ?? o.argv.join(" "));
 
 describe("VfPoolNetwork inputs", () => {
-  const check = (raw: unknown) => validate(poolSchema(), raw);
+  const check = (raw: unknown) => validate(inputsSchema(), raw);
 
   it("applies defaults", () => {
     expect(check({ name: "pool0", pf: "enp1s0" }).value).to.deep.equal({ name: "pool0", pf: "enp1s0", autostart: true, libvirtUri: "qemu:///system", force: false });
@@ -223,7 +223,7 @@ describe("VfPoolNetwork outputs and refresh", () => {
   });
 
   it("the drift marker is not an input: parsing state drops it", () => {
-    const r = validate(poolSchema(), { ...inputs(), drift: ["network is not active"] });
+    const r = validate(inputsSchema(), { ...inputs(), drift: ["network is not active"] });
     expect(r.value).to.not.have.property("drift");
   });
 });

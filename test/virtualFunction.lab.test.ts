@@ -12,7 +12,7 @@ import { connectionSchema } from "../provider/connection";
 import { spec } from "../provider/resources/virtualFunction";
 import { execute } from "../provider/host";
 import { executable, readFacts } from "../provider/resources/virtualFunction";
-import { vfSchema } from "../provider/resources/virtualFunction/schema";
+import { inputsSchema } from "../provider/resources/virtualFunction/schema";
 import { derivedMac, isLocallyAdministeredUnicast } from "../provider/resources/virtualFunction/mac";
 import { parseIpLinks, vfInfo } from "../provider/resources/virtualFunction/facts";
 
@@ -293,7 +293,7 @@ describe("VirtualFunction on the lab host", function () {
     t.exec = (c: string, stdin?: any) => (seen.push(c), exec(c, stdin));
     t.open = (c: string) => (seen.push(c), open(c));
     try {
-      const outs = await spec.create({ host, connection: conn }, vfSchema().parse({ pf, ...props }));
+      const outs = await spec.create({ host, connection: conn }, inputsSchema().parse({ pf, ...props }));
       expect(outs.driver).to.equal("vfio-pci");
     } finally {
       t.exec = exec;

@@ -13,7 +13,7 @@ import { previewLines, spec } from "../provider/resources/virtualFunction";
 import { factsCommand, HostFacts, parseFacts, parseIpLinks, parseProbe, probeSections, VfAttributes, vfAttributes, vfInfo } from "../provider/resources/virtualFunction/facts";
 import { defaultMac, derivedMac, isLocallyAdministeredUnicast, ZERO_MAC } from "../provider/resources/virtualFunction/mac";
 import { observedInputs, Operation, outputsOf, plan, Resolved, RESET_STATE, resolve, verify } from "../provider/resources/virtualFunction/plan";
-import { RESET, VfInputs, vfSchema } from "../provider/resources/virtualFunction/schema";
+import { RESET, VfInputs, inputsSchema } from "../provider/resources/virtualFunction/schema";
 import { renderUnit, systemdQuote, unitScript } from "../provider/resources/virtualFunction/unit";
 
 const FIXTURES = path.join(__dirname, "fixtures", "virtualFunction");
@@ -22,7 +22,7 @@ const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "ut
 const conn = { host: "10.0.0.5", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n", insecureSkipHostKeyCheck: true };
 
 function inputs(over: Partial<VfInputs> = {}): VfInputs {
-  const r = vfSchema().safeParse({ pf: "enp1s0", index: 1, ...over });
+  const r = inputsSchema().safeParse({ pf: "enp1s0", index: 1, ...over });
   if (!r.success) throw new Error(JSON.stringify(r.error.issues));
   return r.data;
 }
@@ -741,7 +741,7 @@ describe("VirtualFunction drift (read)", () => {
     const o = observedInputs(applied, outs, f);
     expect(o).to.deep.include({ mac: "02:99:99:99:99:99", vlan: 200, trust: false, spoofCheck: false, driver: "vfio-pci", persist: false });
     // Observed inputs stay valid inputs (state is re-validated on the next operation).
-    expect(vfSchema().safeParse(o).success).to.equal(true);
+    expect(inputsSchema().safeParse(o).success).to.equal(true);
   });
 
   it("treats any MAC as no drift when the MAC is left to the VF (all zeros)", () => {
@@ -757,7 +757,7 @@ describe("VirtualFunction drift (read)", () => {
         (a) => {
           fc.pre(a.vlanProtocol === "802.1Q" || a.vlan > 0);
           const o = observedInputs(inputs(), outs, facts({ attributes: a }));
-          expect(vfSchema().safeParse(o).success).to.equal(true);
+          expect(inputsSchema().safeParse(o).success).to.equal(true);
         },
       ),
     );

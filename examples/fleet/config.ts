@@ -26,6 +26,8 @@
 import { z } from "zod";
 import type { ConnectionArgs, IommuKernelArgsInputs, SriovHostArgs, SriovHostPfArgs, SriovHostPoolNetworkArgs } from "../../sdk";
 import { validateSriovHostArgs } from "../../sdk/host";
+import type { inputsSchema as kernelInputsSchema } from "../../provider/resources/iommuKernelArgs/schema";
+import type { inputsSchema as vfInputsSchema } from "../../provider/resources/virtualFunction/schema";
 
 /** Connection fields that are secrets: refused in plain configuration. */
 export const SECRET_FIELDS = ["password", "privateKey", "privateKeyPassword"] as const;
@@ -44,19 +46,8 @@ export interface PlainConnection {
   proxy?: Omit<PlainConnection, "proxy">;
 }
 
-export type PlainVfAttributes = {
-  mac?: string;
-  vlan?: number;
-  qos?: number;
-  vlanProtocol?: "802.1Q" | "802.1ad";
-  spoofCheck?: boolean;
-  trust?: boolean;
-  linkState?: "auto" | "enable" | "disable";
-  minTxRate?: number;
-  maxTxRate?: number;
-  driver?: "default" | "vfio-pci";
-  persist?: boolean;
-};
+/** A VF's attributes as the VirtualFunction schema takes them (without pf and index). */
+export type PlainVfAttributes = Omit<z.input<ReturnType<typeof vfInputsSchema>>, "pf" | "index">;
 
 export interface PfConfig {
   interface?: string;
@@ -72,14 +63,8 @@ export interface PfConfig {
   manageVfs?: boolean;
 }
 
-export type KernelArgsConfig = {
-  iommu?: "auto" | "intel" | "amd" | "none";
-  passthrough?: boolean;
-  extraArgs?: string[];
-  bootloader?: "auto" | "grub" | "grub2-bls" | "systemd-boot" | "proxmox";
-  reboot?: "never" | "ifNeeded";
-  rebootTimeoutSeconds?: number;
-};
+/** Kernel arguments as the IommuKernelArgs schema takes them. */
+export type KernelArgsConfig = z.input<ReturnType<typeof kernelInputsSchema>>;
 
 export interface PoolNetworkConfig {
   name: string;

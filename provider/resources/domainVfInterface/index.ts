@@ -10,7 +10,7 @@ import type { Ctx, ResourceSpec } from "../../resource";
 import { describe, execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
 import { readFacts } from "./facts";
 import { describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
-import { IfaceInputs, IfaceOutputs, ifaceSchema } from "./schema";
+import { IfaceInputs, IfaceOutputs, inputsSchema } from "./schema";
 
 /** How long a guest gets to let go of a hot-unplugged device (it must acknowledge the unplug). */
 export const DETACH_TIMEOUT_MS = 180_000;
@@ -66,7 +66,7 @@ async function converge(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, 
 
 export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
   kind: "domainVfInterface",
-  schema: ifaceSchema,
+  schema: inputsSchema,
   // A different device (source, MAC, VLAN, port profile) means unplugging
   // one and plugging another: libvirt cannot change these in place.
   replaceOn: () => ["domain", "source", "mac", "vlan", "virtualport", "libvirtUri"],

@@ -2,7 +2,7 @@
 // by an SR-IOV VF, either taken from a pool network (<interface
 // type='network'>) or one VF by PCI address (<interface type='hostdev'>).
 import { z } from "zod";
-import { libvirtUriSchema, patterns, pciAddressSchema, unicastMacSchema, vlanSchema } from "../../validate";
+import { libvirtUriSchema, patterns, macSchema, pciAddressSchema, vlanSchema } from "../../validate";
 
 export type IfaceSource = { network: string; pciAddress?: undefined } | { pciAddress: string; network?: undefined };
 
@@ -33,9 +33,9 @@ export interface IfaceOutputs {
   alias: string;
 }
 
-export function ifaceSchema(): z.ZodType<IfaceInputs> {
+export function inputsSchema() {
   const name = (what: string) => z.string().regex(patterns.libvirtName, `must be a libvirt ${what} name (letters, digits, _ . + -, at most 64 characters)`);
-  return z
+  const schema = z
     .object({
       domain: name("domain"),
       source: z
@@ -45,7 +45,7 @@ export function ifaceSchema(): z.ZodType<IfaceInputs> {
           message: "give either network (a pool network's name) or pciAddress (one VF), not both",
           when: () => true,
         }),
-      mac: unicastMacSchema().optional(),
+      mac: macSchema({ unicast: true, allowZero: false }).optional(),
       vlan: vlanSchema().optional(),
       virtualport: z
         .object({
@@ -69,5 +69,7 @@ export function ifaceSchema(): z.ZodType<IfaceInputs> {
       path: ["config"],
       message: "live and config cannot both be false: the interface would be attached nowhere",
       when: () => true,
-    }) as unknown as z.ZodType<IfaceInputs>;
+    });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<IfaceInputs, z.input<typeof schema>>;
 }

@@ -7,7 +7,7 @@ import { InputError } from "../../validate";
 import { executable, readFacts, usersOf } from "./apply";
 import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
 import { Desired, persistOps, persistPathFor, plan, refuseIfFailed } from "./plan";
-import { FoundState, inputSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
+import { FoundState, inputsSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { describeUsers } from "./usage";
 
 function log(host: string, pci: string): Log {
@@ -161,7 +161,7 @@ function observedInputs(facts: Facts, applied: SriovPfInputs): SriovPfInputs {
 
 export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
   kind: "sriovPf",
-  schema: inputSchema,
+  schema: inputsSchema,
 
   replaceOn(olds, news) {
     // Another device by the same kind of selector is another PF. Moving from

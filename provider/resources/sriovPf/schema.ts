@@ -1,7 +1,7 @@
 // SriovPf inputs and outputs. The schema is built on each call (module-level
 // zod schemas do not survive provider serialization).
 import { z } from "zod";
-import { ifnameSchema, pciAddressSchema } from "../../validate";
+import { ifnameSchema, macSchema, pciAddressSchema } from "../../validate";
 
 export type Persist = "systemd" | "udev" | "modprobe" | "none";
 
@@ -21,16 +21,19 @@ export interface SriovPfInputs {
   force: boolean;
 }
 
+/** One virtual function as the host reports it (the SDK exports this type as is). */
 export interface VfInfo {
+  /** VF index on its PF (0-based). */
   index: number;
+  /** VF PCI address. */
   pciAddress: string;
-  /** Absent when the IOMMU is off. */
+  /** IOMMU group number (what VFIO passes to a guest as a unit); absent when the IOMMU is off. */
   iommuGroup?: number;
-  /** "" while no driver with a network interface is bound (vfio-pci, autoprobe off). */
+  /** VF network interface name ("" while no driver with a network interface is bound, e.g. vfio-pci or autoprobe off). */
   netdev: string;
-  /** "" when no driver is bound. */
+  /** Driver bound to the VF ("igbvf", "iavf", "vfio-pci", …; "" when unbound). */
   driver: string;
-  /** The VF netdev's address, else the address the PF assigned ("" when unknown). */
+  /** VF MAC address: the VF netdev's address, else the address the PF assigned ("" when unknown). */
   mac: string;
 }
 
@@ -66,19 +69,12 @@ export function selectorOf(i: Pick<SriovPfInputs, Selector>): { kind: Selector; 
   throw new Error("SriovPf: no PF selector in inputs");
 }
 
-/** Any MAC (a PF's address is unicast, but refusing others here helps no one). */
-function macSchema() {
-  return z
-    .string()
-    .transform((s) => s.toLowerCase().replace(/-/g, ":"))
-    .pipe(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a MAC address like 52:54:00:12:34:56"));
-}
-
-export function inputSchema(): z.ZodType<SriovPfInputs> {
-  return z
+export function inputsSchema() {
+  const schema = z
     .object({
       interface: ifnameSchema().optional(),
       pciAddress: pciAddressSchema().optional(),
+      // Any MAC: a PF's address is unicast, but refusing others here helps no one.
       macAddress: macSchema().optional(),
       numVfs: z
         .number()
@@ -122,5 +118,7 @@ export function inputSchema(): z.ZodType<SriovPfInputs> {
           });
       }
       // Runs even when a field is invalid, so every bad property is reported at once.
-    }, { when: () => true }) as unknown as z.ZodType<SriovPfInputs>;
+    }, { when: () => true });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<SriovPfInputs, z.input<typeof schema>>;
 }

@@ -6,7 +6,7 @@ import type { Ctx, ResourceSpec } from "../../resource";
 import { execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
 import { readFacts } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
-import { PoolInputs, PoolOutputs, poolSchema } from "./schema";
+import { PoolInputs, PoolOutputs, inputsSchema } from "./schema";
 
 async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
   return ctx.host.withLock(async () => {
@@ -26,7 +26,7 @@ async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Pro
 
 export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   kind: "vfPoolNetwork",
-  schema: poolSchema,
+  schema: inputsSchema,
   // libvirt cannot change a running hostdev network's pool or VLAN (net-update
   // has no such section), and name/URI identify another network.
   replaceOn: () => ["name", "pf", "vfs", "vlan", "libvirtUri"],

@@ -33,8 +33,8 @@ export interface PoolOutputs {
   vfAddresses: string[];
 }
 
-export function poolSchema(): z.ZodType<PoolInputs> {
-  return z
+export function inputsSchema() {
+  const schema = z
     .object({
       name: z.string().regex(patterns.libvirtName, "must be a libvirt network name (letters, digits, _ . + -, at most 64 characters)"),
       pf: ifnameSchema().optional(),
@@ -54,5 +54,7 @@ export function poolSchema(): z.ZodType<PoolInputs> {
       path: ["pf"],
       message: "give either pf (all its VFs) or vfs (a list of VF PCI addresses)",
       when: () => true,
-    }) as unknown as z.ZodType<PoolInputs>;
+    });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<PoolInputs, z.input<typeof schema>>;
 }

@@ -6,7 +6,7 @@ import type { Ctx, ResourceSpec } from "../../resource";
 import { commandLine, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, previewOf, refuseIfProblems, RemoteHost } from "../../host";
 import { factsCommand, HostFacts, parseFacts } from "./facts";
 import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, Plan, RESET_STATE, resolve, verify, vfName } from "./plan";
-import { vfSchema, VfInputs, VfOutputs } from "./schema";
+import { inputsSchema, VfInputs, VfOutputs } from "./schema";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
 export async function readFacts(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
@@ -86,7 +86,7 @@ export function previewLines(facts: HostFacts, inputs: VfInputs, own?: string): 
 
 export const spec: ResourceSpec<VfInputs, VfOutputs> = {
   kind: "virtualFunction",
-  schema: vfSchema,
+  schema: inputsSchema,
   // Another PF or index is another VF: the old one is reset, the new one set.
   replaceOn: () => ["pf", "index"],
   deleteBeforeReplace: true,

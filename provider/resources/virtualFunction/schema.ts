@@ -3,7 +3,7 @@
 // limits, link state auto, default driver), so removing one from a program
 // resets it on the host, and delete returns every attribute to them.
 import { z } from "zod";
-import { ifnameSchema, patterns, vlanSchema } from "../../validate";
+import { ifnameSchema, macSchema, vlanSchema } from "../../validate";
 
 export type LinkState = "auto" | "enable" | "disable";
 export type VlanProtocol = "802.1Q" | "802.1ad";
@@ -67,29 +67,17 @@ export const RESET = {
   driver: "default" as DriverMode,
 };
 
-/** A unicast MAC, or all zeros for "no administrative MAC". */
-function vfMacSchema() {
-  return z
-    .string()
-    .transform((s) => s.toLowerCase().replace(/-/g, ":"))
-    .pipe(
-      z
-        .string()
-        .regex(patterns.mac, "must be a MAC address like 02:00:00:12:34:56")
-        .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, "must be a unicast MAC (the first octet's low bit is the multicast bit)"),
-    );
-}
-
 function rateSchema() {
   return z.number().int("must be a whole number of Mbit/s").min(0, "must be 0 (no limit) or more").max(10_000_000, "must be at most 10000000 Mbit/s");
 }
 
-export function vfSchema(): z.ZodType<VfInputs> {
-  return z
+export function inputsSchema() {
+  const schema = z
     .object({
       pf: ifnameSchema(),
       index: z.number().int("must be a whole number").min(0, "must be 0 or more").max(4095, "must be at most 4095"),
-      mac: vfMacSchema().optional(),
+      // A unicast MAC, or all zeros for "no administrative MAC".
+      mac: macSchema({ unicast: true, example: "02:00:00:12:34:56" }).optional(),
       vlan: vlanSchema().optional(),
       qos: z.number().int("must be a whole number").min(0, "must be 0–7").max(7, "must be 0–7").default(RESET.qos),
       vlanProtocol: z.enum(["802.1Q", "802.1ad"], { message: 'must be "802.1Q" or "802.1ad"' }).default(RESET.vlanProtocol),
@@ -113,7 +101,9 @@ export function vfSchema(): z.ZodType<VfInputs> {
         ctx.addIssue({ code: "custom", path: ["vlanProtocol"], message: "needs a vlan of 1 or more (the protocol is that of the VLAN tag)" });
       if (ok(v.maxTxRate) && ok(v.minTxRate) && v.maxTxRate > 0 && v.minTxRate > v.maxTxRate)
         ctx.addIssue({ code: "custom", path: ["minTxRate"], message: `must not exceed maxTxRate (${v.maxTxRate})` });
-    }) as unknown as z.ZodType<VfInputs>;
+    });
+  // Typed as the parsed inputs; the raw input type stays for the SDK to be checked against.
+  return schema as unknown as z.ZodType<VfInputs, z.input<typeof schema>>;
 }
 
 export function unitName(pfPci: string, index: number): string {
