@@ -134,7 +134,7 @@ describe("libvirt resources against a stand-in virsh", () => {
     // This machine has no such PF: the pre-check says so instead of failing later in libvirt.
     expect(facts.pfNumVfs).to.equal(null);
     expect(f.calls()).to.deep.equal(["net-info p0", "net-dumpxml p0", "net-dumpxml --inactive p0"]);
-    expect(planPool(facts, w, "update")).to.deep.equal({ ops: [] });
+    expect(planPool(facts, w, "update")).to.deep.equal({ ops: [], problems: [], warnings: [] });
   });
 
   it("names the guests on a network from its ports", async () => {
