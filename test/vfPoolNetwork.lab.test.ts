@@ -190,7 +190,7 @@ describe("VfPoolNetwork and DomainVfInterface on the lab host", function () {
     const t = Date.now();
     const facts = await readPoolFacts(host, w);
     timings["net-observe"] = Date.now() - t;
-    expect(planPool(facts, w, "create")).to.deep.equal({ ops: [] });
+    expect(planPool(facts, w, "create")).to.deep.equal({ ops: [], problems: [], warnings: [] });
     expect(await poolSpec.plan!({ host, connection: connectionSchema().parse(connection) }, w, w)).to.deep.equal([]);
   });
 
