@@ -5,7 +5,7 @@
 // same plan with nothing wanted. The operation list is what is logged and
 // what the executor runs.
 import type { Plan as HostPlan } from "../../host";
-import { refusal, refuseIfProblems } from "../../host";
+import { planOf, refusal, refuseIfProblems } from "../../host";
 import { hasEffect, sameArg, splitCmdline } from "./cmdline";
 import { Detection } from "./detect";
 import { Facts, KERNEL_CMDLINE, LIB_KERNEL_CMDLINE } from "./facts";
@@ -177,7 +177,7 @@ function planGrub(f: Facts, det: Detection, wanted: readonly string[], prior: Re
       description: `check that the first entry of ${det.grubCfg} boots ${expectation(wanted, absent)}`,
     });
   }
-  return { ops, problems: [], warnings: [], restore: { edits: a.edits, created: a.created, kernels: [] }, configPath: a.configPath, configured: a.cmdline };
+  return { ...planOf(ops), restore: { edits: a.edits, created: a.created, kernels: [] }, configPath: a.configPath, configured: a.cmdline };
 }
 
 /** /etc/kernel/cmdline: undo our earlier edit, then apply. `create` allows seeding a missing file. */
@@ -227,7 +227,7 @@ function planKernelInstall(f: Facts, det: Detection, wanted: readonly string[], 
       });
     }
   }
-  return { ops, problems: [], warnings: [], restore: { edits: c.edits, created: c.created, kernels: [] }, configPath: KERNEL_CMDLINE, configured: c.configured };
+  return { ...planOf(ops), restore: { edits: c.edits, created: c.created, kernels: [] }, configPath: KERNEL_CMDLINE, configured: c.configured };
 }
 
 function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previous: readonly string[]): Plan {
@@ -261,7 +261,7 @@ function planGrubby(f: Facts, wanted: readonly string[], prior: Restore, previou
     const absent = dropped(previous, configured);
     ops.push({ kind: "verify", check: "grubby", present: [...wanted], absent, description: `check that every boot entry (grubby --info=ALL) boots ${expectation(wanted, absent)}` });
   }
-  return { ops, problems: [], warnings: [], restore, configPath: f.files[KERNEL_CMDLINE] != null ? KERNEL_CMDLINE : GRUB_MAIN, configured };
+  return { ...planOf(ops), restore, configPath: f.files[KERNEL_CMDLINE] != null ? KERNEL_CMDLINE : GRUB_MAIN, configured };
 }
 
 /**
