@@ -4,9 +4,9 @@
 // `npm run test:slow`.
 import "../fixtures/sriovPf/protobuf-dedupe";
 import { expect } from "chai";
-import { sharedLab } from "../lab/shared";
-import type { LabVm } from "../lab/vm";
-import { PF_MACS } from "../lab/vm";
+import { sharedLab } from "../../lab/shared";
+import type { LabVm } from "../../lab/vm";
+import { PF_MACS } from "../../lab/vm";
 import { deploymentFailure, Props, ResourceSpec, secret, Stack } from "../support/engine";
 import { closeAllConnections } from "../../provider/host";
 
