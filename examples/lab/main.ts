@@ -23,9 +23,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { SriovHostSummary } from "../../sdk";
-import { LAB_DIR } from "../../test/lab/image";
-import { LabVm } from "../../test/lab/vm";
-import { CliProject, cliVersion, toolsBin } from "../../test/support/pulumiCli";
+import { LAB_DIR } from "../../lab/image";
+import { LabVm } from "../../lab/vm";
+import { CliProject, cliVersion, toolsBin } from "../../lab/pulumiCli";
 import { runFleet } from "../fleet/program";
 import { complain, formatHostSummary, heading, passThrough, say, usageLine } from "./display";
 import labIndex = require("./index");
@@ -101,7 +101,7 @@ async function main(): Promise<number> {
   heading("Pulumi CLI");
   let t0 = Date.now();
   toolsBin();
-  say(`pulumi ${cliVersion()} (built from its Go modules by test/tools/build.sh; ready in ${seconds(t0)})`);
+  say(`pulumi ${cliVersion()} (built from its Go modules by lab/tools/build.sh; ready in ${seconds(t0)})`);
 
   const dir = path.join(LAB_DIR, "pulumi", args.program);
   if (args.fresh) {

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, DomainVfInterface, IommuKernelArgs, SriovPf, VfAttributes, VfPoolNetwork, VirtualFunction } from "../../sdk";
 
-/** The lab's first igb PF (bus 1 behind its own PCIe root port; see test/lab/vm.ts). */
+/** The lab's first igb PF (bus 1 behind its own PCIe root port; see lab/vm.ts). */
 export const LAB_PF_PCI_ADDRESS = "0000:01:00.0";
 
 /** Attributes of the lab's four VFs: every attribute igb supports, with different values per VF. */

@@ -13,6 +13,7 @@
 // only when its inputs change, so drift on the host goes unseen.
 import { Client } from "ssh2";
 import type { BenchConnection, VfAttrs } from "./program";
+import { sleep } from "../../lab/process";
 
 export interface NaiveStep {
   name: string;
@@ -93,7 +94,6 @@ export interface NaiveResult {
   steps: { name: string; ms: number }[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function keyBlob(hostKey: string): Buffer {
   return Buffer.from(hostKey.trim().split(/\s+/)[1], "base64");

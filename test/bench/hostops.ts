@@ -1,6 +1,6 @@
 // Looking at and resetting the lab host between measured runs, through the
 // lab's own SSH client (not the measured path, not counted anywhere).
-import { PF_MACS } from "../lab/vm";
+import { PF_MACS } from "../../lab/vm";
 import type { LabHost } from "./lab";
 import { LAB_PF_PCI } from "./program";
 

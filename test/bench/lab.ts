@@ -1,12 +1,12 @@
 // The lab host the benchmark runs on: a guest of its own (LabVm), or one
-// already running from `npx tsx test/lab/cli.ts up` (`--lab-port PORT`),
+// already running from `npx tsx lab/cli.ts up` (`--lab-port PORT`),
 // reached with the lab's key and pinned host key.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { findImage } from "../lab/image";
-import { LabConnection, LabVm } from "../lab/vm";
+import { findImage } from "../../lab/image";
+import { LabConnection, LabVm } from "../../lab/vm";
 
 export interface ExecResult {
   code: number;
@@ -39,10 +39,10 @@ export async function startLab(): Promise<LabHost> {
   };
 }
 
-/** A lab guest started elsewhere (`test/lab/cli.ts up`), on 127.0.0.1:`port`; stop() leaves it running. */
+/** A lab guest started elsewhere (`lab/cli.ts up`), on 127.0.0.1:`port`; stop() leaves it running. */
 export function attachLab(port: number): LabHost {
   const image = findImage();
-  if (!image) throw new Error("bench: the lab image is not built (npx tsx test/lab/cli.ts build)");
+  if (!image) throw new Error("bench: the lab image is not built (npx tsx lab/cli.ts build)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-lab-"));
   const knownHosts = path.join(dir, "known_hosts");
   fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${image.hostKey}\n`);

@@ -6,7 +6,7 @@
 //
 //   npm run bench [-- --rtt 0,20,50] [--fleet 1,2,4,8] [--fleet-rtt 50]
 //                    [--no-baseline] [--no-fleet] [--no-per-resource] [--out FILE | --no-write]
-//                    [--lab-port PORT]   use a lab guest already running (npx tsx test/lab/cli.ts up)
+//                    [--lab-port PORT]   use a lab guest already running (npx tsx lab/cli.ts up)
 //                    [--from-json FILE]  only write the report again from a run's saved results (RESULTS.json)
 //
 // The raw results go to RESULTS.json beside the report.

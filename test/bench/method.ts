@@ -1,5 +1,5 @@
 // How the benchmark measures (printed with the results and proposed for README).
-export const METHOD = `\`npm run bench\` (test/bench/main.ts) boots the lab host (test/lab) and, for each round-trip time:
+export const METHOD = `\`npm run bench\` (test/bench/main.ts) boots the lab host (lab) and, for each round-trip time:
 
 1. **pulumi-sriov, configure from scratch**: IommuKernelArgs (iommu intel, passthrough, reboot "never"), SriovPf (0000:01:00.0, 4 VFs, systemd persistence), 4 VirtualFunction (MAC, VLAN, spoof check, trust), VfPoolNetwork (hostdev pool over the PF), with the lab program's dependencies (kernel arguments → PF → VFs → network). One real \`@pulumi/pulumi\` dynamic-provider process per deployment, driven over gRPC as the engine drives it in the update phase of \`pulumi up\` (test/support/engine.ts): Check, then Create; independent resources at once.
 2. **pulumi-sriov, re-run with nothing changed**: a new provider process; Check (which asks the host what applying would change: the preview's \`hostChanges\`) and Diff for every resource; no Create/Update.
@@ -15,4 +15,4 @@ On the emulated guest the wall time of a whole configuration varies between runs
 
 Round trips per resource are counted in separate passes that run one resource at a time at 0 ms (reading the counters after each). The fleet figure runs N hosts in one deployment; on this machine the hosts are endpoints of the one lab guest (see the notes).
 
-\`npm test\` runs a smoke form (test/bench.test.ts) on the shared lab VM: it checks the counts only (one handshake per host per process, at most one round trip per resource for a no-op re-run, the baseline's command list), never wall time.`;
+\`npm test\` runs a smoke form (test/bench/bench.test.ts) on the shared lab VM: it checks the counts only (one handshake per host per process, at most one round trip per resource for a no-op re-run, the baseline's command list), never wall time.`;

@@ -22,6 +22,7 @@ import { spawn, spawnSync, ChildProcess } from "child_process";
 import * as net from "net";
 import * as path from "path";
 import * as readline from "readline";
+import { pidAlive } from "../../lab/process";
 
 export interface Endpoint {
   host: string;
@@ -43,14 +44,6 @@ const NS_PREFIX = "sriov-bench-";
 const live = new Set<NetPath>();
 let exitHookInstalled = false;
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Removes namespaces this benchmark left behind when its process was killed outright. */
 function sweepStale(): void {

@@ -5,7 +5,7 @@
 // injected) while the engine's state lives in a `Stack` whose next `up`
 // or `destroy` runs in the real provider process.
 import { expect } from "chai";
-import type { LabVm } from "../lab/vm";
+import type { LabVm } from "../../lab/vm";
 import { PROVIDER_KEY, secret, serializeProvider, Stack, StateEntry, unwrapSecrets } from "../support/engine";
 
 /** Every file a resource of this project writes or makes a tool write (libvirt's XML included). */

@@ -4,9 +4,10 @@
 // `npm run test:slow`.
 import "../fixtures/sriovPf/protobuf-dedupe";
 import { expect } from "chai";
-import { sharedLab } from "../lab/shared";
-import type { LabVm } from "../lab/vm";
-import { PF_MACS } from "../lab/vm";
+import { stopwatch } from "../support/timings";
+import { sharedLab } from "../../lab/shared";
+import type { LabVm } from "../../lab/vm";
+import { PF_MACS } from "../../lab/vm";
 import { deploymentFailure, Props, ResourceSpec, secret, Stack } from "../support/engine";
 import { closeAllConnections } from "../../provider/host";
 
@@ -18,15 +19,7 @@ describe("SriovPf modprobe persistence on the lab host", function () {
   let vm: LabVm;
   let connection: any;
   const pf = [{ name: "", pci: "" }, { name: "", pci: "" }];
-  const timings: Record<string, number> = {};
-  async function timed<T>(what: string, f: () => Promise<T>): Promise<T> {
-    const t = Date.now();
-    try {
-      return await f();
-    } finally {
-      timings[what] = Date.now() - t;
-    }
-  }
+  const { timings, timed, print: printTimings } = stopwatch();
   const numVfs = async (i: number) => Number((await vm.run(`cat /sys/bus/pci/devices/${pf[i].pci}/sriov_numvfs`)).trim());
 
   before(async function () {
@@ -39,7 +32,7 @@ describe("SriovPf modprobe persistence on the lab host", function () {
     }
   });
   after(async function () {
-    process.stderr.write(`SriovPf modprobe lab timings (ms): ${JSON.stringify(timings)}\n`);
+    printTimings("SriovPf modprobe");
     await closeAllConnections();
     if (vm?.running) await vm.exec(`rm -f /etc/modprobe.d/pulumi-sriov-igb.conf; for p in ${pf[0].pci} ${pf[1].pci}; do echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; done; true`);
   });

@@ -5,9 +5,9 @@ import * as os from "os";
 import * as path from "path";
 import { runFleet } from "../../examples/fleet/program";
 import { labStackConfig } from "../../examples/lab/stack-config";
-import { freeLoopbackPort, LabVm } from "../lab/vm";
+import { freeLoopbackPort, LabVm } from "../../lab/vm";
 import { snapshot } from "../reliability/lab";
-import { CliProject, ROOT } from "./pulumiCli";
+import { CliProject, ROOT } from "../../lab/pulumiCli";
 
 export const PROJECT = "sriov-fleet";
 /** The lab guest's two igb PFs. */

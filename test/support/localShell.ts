@@ -1,7 +1,7 @@
 // Commands in a local shell, as a Transport's exec runs them on a host: for
 // tests of the executor and the host layer without SSH.
 import { ChildProcessWithoutNullStreams, spawn } from "child_process";
-import type { ExecResult } from "../../provider/host/transport";
+import type { ExecResult, Transport } from "../../provider/host/transport";
 
 /** Waits for `child` to end, having given it `stdin`; collects its output. */
 export function collect(child: ChildProcessWithoutNullStreams, stdin?: Buffer | string): Promise<ExecResult> {
@@ -20,4 +20,9 @@ export function collect(child: ChildProcessWithoutNullStreams, stdin?: Buffer | 
 /** `sh -c command` with `stdin` as its input. */
 export function localShell(command: string, stdin?: Buffer | string): Promise<ExecResult> {
   return collect(spawn("/bin/sh", ["-c", command]), stdin);
+}
+
+/** A Transport whose host is this machine, as root needs no sudo: for executor tests. */
+export function localTransport(name = "local"): Transport {
+  return { name, needsSudo: false, exec: localShell, open: () => Promise.reject(new Error("not used")) };
 }

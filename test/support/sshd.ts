@@ -30,6 +30,7 @@ import * as fsp from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { sleep } from "../../lab/process";
 
 export interface SshdOptions {
   /** Port to listen on; 0 or absent picks a free one. */
@@ -126,7 +127,6 @@ function sbinPath(): string {
   return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Map pid → ppid for every live, non-zombie process. */
 function processTable(): Map<number, number> {
