@@ -3,10 +3,10 @@
 // program accepts.
 import { expect } from "chai";
 import * as yaml from "js-yaml";
-import { parseInventory } from "../provider/discover/inventory";
-import { adopt, adoptKernelArgs, Note } from "../provider/discover/adopt";
-import { renderProgram, renderReport, renderStackConfig } from "../provider/discover/render";
-import { parseFleetConfig } from "../examples/fleet/config";
+import { parseInventory } from "../../provider/discover/inventory";
+import { adopt, adoptKernelArgs, Note } from "../../provider/discover/adopt";
+import { renderProgram, renderReport, renderStackConfig } from "../../provider/discover/render";
+import { parseFleetConfig } from "../../examples/fleet/config";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const line = (...c: string[]) => c.join("\t");
