@@ -12,9 +12,11 @@ import { readFacts as readKernelFacts } from "../resources/iommuKernelArgs";
 import { loadScript } from "../scripts";
 import { adopt, Adoption } from "./adopt";
 import { Inventory, parseInventory } from "./inventory";
+import { LIBVIRT_URI } from "./libvirtUri";
+
+export { LIBVIRT_URI };
 
 const SCRIPT = loadScript("discover");
-export const LIBVIRT_URI = "qemu:///system";
 
 /** What `pulumi up` of the adoption would change, per resource (empty: nothing). */
 export interface Check {

@@ -2,6 +2,8 @@
 // program's stack configuration, and a Pulumi program. Pure.
 import * as yaml from "js-yaml";
 import type { Adoption, AdoptedPf, AdoptedVf, Note } from "./adopt";
+import { childNames, importIds } from "../names";
+import { LIBVIRT_URI } from "./libvirtUri";
 import type { Check, Discovery } from "./index";
 
 export interface Target {
@@ -75,12 +77,31 @@ function pfConfig(pf: AdoptedPf): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The `imports` of a SriovHost called `name` for this host: each resource
+ * it will create → the id of what the host already has, so `pulumi up`
+ * adopts instead of creating.
+ */
+export function importsOf(name: string, d: Discovery): Record<string, string> {
+  const a = d.adoption;
+  const imports: Record<string, string> = {};
+  if (a.kernelArgs) imports[childNames.kernelArgs(name)] = importIds.kernelArgs(d.inventory.hostname);
+  for (const pf of a.pfs) {
+    imports[childNames.pf(name, pf.pciAddress)] = importIds.pf(pf.pciAddress);
+    if (pf.interface) for (const vf of pf.vfs) imports[childNames.vf(name, pf.pciAddress, vf.index)] = importIds.vf(pf.pciAddress, vf.index);
+  }
+  for (const n of a.poolNetworks) imports[childNames.poolNetwork(name, n.name)] = importIds.poolNetwork(LIBVIRT_URI, n.name);
+  return imports;
+}
+
 /** Everything SriovHost takes for this host, but the connection. */
-export function hostArgs(a: Adoption): Record<string, unknown> {
+export function hostArgs(name: string, d: Discovery): Record<string, unknown> {
+  const a = d.adoption;
   return {
     kernelArgs: a.kernelArgs ? { ...a.kernelArgs, reboot: "never" } : false,
     pfs: a.pfs.map(pfConfig),
     poolNetworks: a.poolNetworks.map(({ users: _u, ...n }) => n),
+    imports: importsOf(name, d),
   };
 }
 
@@ -97,7 +118,7 @@ function plainConnection(t: Target): Record<string, unknown> {
 
 /** The fleet program's stack configuration (examples/fleet) for this host. */
 export function renderStackConfig(t: Target, d: Discovery, project = "sriov-fleet"): string {
-  const host = { name: t.name, connection: plainConnection(t), ...hostArgs(d.adoption) };
+  const host = { name: t.name, connection: plainConnection(t), ...hostArgs(t.name, d) };
   const body = yaml.dump({ config: { [`${project}:hosts`]: [host] } }, { lineWidth: 200, noRefs: true });
   return (
     `# pulumi-sriov discover: ${t.user}@${t.host}:${t.port} as found. The SSH key is a secret:\n` +
@@ -109,7 +130,7 @@ export function renderStackConfig(t: Target, d: Discovery, project = "sriov-flee
 
 /** A Pulumi program (TypeScript) with one SriovHost for this host. */
 export function renderProgram(t: Target, d: Discovery): string {
-  const { kernelArgs, ...rest } = hostArgs(d.adoption);
+  const { kernelArgs, ...rest } = hostArgs(t.name, d);
   const args = { connection: plainConnection(t), ...(kernelArgs ? { kernelArgs } : {}), ...rest };
   const json = JSON.stringify(args, null, 2)
     .replace(/"([A-Za-z_][A-Za-z0-9_]*)":/g, "$1:")

@@ -114,8 +114,16 @@ describe("discover: inventory, adoption and output", () => {
     const fleet = parseFleetConfig({ hosts: config["sriov-fleet:hosts"] });
     expect(fleet.hosts[0].pfs[0]).to.deep.include({ pciAddress: "0000:01:00.0", numVfs: 2, persist: "none" });
     expect(fleet.hosts[0].kernelArgs).to.deep.include({ iommu: "intel", passthrough: true, reboot: "never" });
+    // Import ids keyed by the names SriovHost gives its resources (the fleet parser checks the names exist).
+    expect(fleet.hosts[0].imports).to.deep.include({
+      "hv01-kernel-args": `iommu-kernel-args@${d.inventory.hostname}`,
+      "hv01-0000-01-00.0": "0000:01:00.0",
+      "hv01-0000-01-00.0-vf0": "0000:01:00.0/vf0",
+      "hv01-0000-01-00.0-vf1": "0000:01:00.0/vf1",
+    });
+    expect(() => parseFleetConfig({ hosts: [{ ...config["sriov-fleet:hosts"][0], imports: { "hv01-typo": "x" } }] })).to.throw(/imports\.hv01-typo: this host has no resource of that name/);
     const program = renderProgram(target, d);
-    expect(program).to.include('new SriovHost("hv01"').and.include('privateKey: config.requireSecret("sshPrivateKey")');
+    expect(program).to.include('new SriovHost("hv01"').and.include('privateKey: config.requireSecret("sshPrivateKey")').and.include('"hv01-0000-01-00.0-vf1": "0000:01:00.0/vf1"');
     expect(renderReport(target, d)).to.match(/PF 0000:01:00\.0 enp1s0 52:54:00:5a:00:01 driver igb: 2 of 7 VFs/);
   });
 });
