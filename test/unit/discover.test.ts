@@ -3,6 +3,10 @@
 // program accepts.
 import { expect } from "chai";
 import * as yaml from "js-yaml";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as ts from "typescript";
 import { parseInventory } from "../../provider/discover/inventory";
 import { adopt, adoptKernelArgs, Note } from "../../provider/discover/adopt";
 import { renderProgram, renderReport, renderStackConfig } from "../../provider/discover/render";
@@ -125,5 +129,33 @@ describe("discover: inventory, adoption and output", () => {
     const program = renderProgram(target, d);
     expect(program).to.include('new SriovHost("hv01"').and.include('privateKey: config.requireSecret("sshPrivateKey")').and.include('"hv01-0000-01-00.0-vf1": "0000:01:00.0/vf1"');
     expect(renderReport(target, d)).to.match(/PF 0000:01:00\.0 enp1s0 52:54:00:5a:00:01 driver igb: 2 of 7 VFs/);
+  });
+
+  it("prints a program that type-checks against the SDK (SriovHost and its imports)", function () {
+    this.timeout(60000);
+    const d = { inventory: parseInventory(inventoryText()), adoption: adopt(parseInventory(inventoryText()), ["intel_iommu=on", "iommu=pt"]), checks: [] };
+    const target = { name: "hv01", host: "10.0.0.11", port: 22, user: "root", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5YAz6RyEiPeiJ2d1LZZ8gcXtH75YJw4WOrWmlelwNo" };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "discover-program-"));
+    try {
+      const file = path.join(dir, "index.ts");
+      fs.writeFileSync(file, renderProgram(target, d));
+      const root = path.resolve(__dirname, "..", "..");
+      const program = ts.createProgram([file], {
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        target: ts.ScriptTarget.ES2022,
+        module: ts.ModuleKind.CommonJS,
+        moduleResolution: ts.ModuleResolutionKind.Node10,
+        types: ["node"],
+        typeRoots: [path.join(root, "node_modules", "@types")],
+        baseUrl: root,
+        paths: { "pulumi-sriov": ["sdk"], "@pulumi/pulumi": ["node_modules/@pulumi/pulumi"] },
+      });
+      const problems = ts.getPreEmitDiagnostics(program).map((x) => ts.flattenDiagnosticMessageText(x.messageText, "\n"));
+      expect(problems).to.deep.equal([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
