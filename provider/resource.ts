@@ -46,6 +46,29 @@ export interface ResourceSpec<I extends object, O extends object> {
 export const HOST_CHANGES = "hostChanges";
 const NOT_CHECKED = "(not checked)";
 
+/**
+ * The input that adopts what a host already has: the SDK sets it from the
+ * `import` resource option (the engine's own import cannot load a dynamic
+ * provider). Create then changes nothing: it refuses unless the host already
+ * matches the inputs and the id names this resource. Only a new resource
+ * adopts; once in the state it is ignored. Not stored in `applied`.
+ */
+export const IMPORT_ID = "importId";
+
+/** Preview lines that would change the host (not warnings, not "not checked"). */
+function hostChangesIn(lines: readonly string[]): string[] {
+  return lines.filter((l) => !l.startsWith("warning: ") && !l.startsWith(NOT_CHECKED));
+}
+
+/** Why an import would have to change the host, or undefined when it would not. */
+function importRefusal(id: string, changes: readonly string[]): string | undefined {
+  if (!changes.length) return undefined;
+  return (
+    `import of ${id} would change the host, so it is refused: ${changes.join("; ")}. ` +
+    "Make the inputs match the host (`pulumi-sriov discover` prints them), or leave out `import` to have create make these changes"
+  );
+}
+
 export type State<I, O> = O & { connection: Connection; applied: I };
 
 /** Removes undefined values (the engine rejects them) and deep-copies. */
@@ -76,7 +99,7 @@ function containsUnknownValue(v: unknown): boolean {
 
 /** Validates connection and resource inputs together, naming every bad property. */
 function validateAll<I extends object>(spec: ResourceSpec<I, any>, raw: any) {
-  const { connection: rawConn, __provider: _p, applied: _a, [HOST_CHANGES]: _h, ...rest } = raw ?? {};
+  const { connection: rawConn, __provider: _p, applied: _a, [HOST_CHANGES]: _h, [IMPORT_ID]: _i, ...rest } = raw ?? {};
   const c = rawConn === undefined ? undefined : validate(connectionSchema(), rawConn);
   const r = validate(spec.schema(), rest);
   const failures: CheckFailure[] = [];
@@ -99,6 +122,11 @@ export function parseInputs<I extends object>(spec: ResourceSpec<I, any>, raw: a
   return { connection: v.connection, inputs: v.inputs };
 }
 
+/** An `import` that would change the host or names another resource. */
+export class ImportError extends Error {
+  override name = "ImportError";
+}
+
 export interface DynamicProvider {
   check(olds: any, news: any): Promise<{ inputs: any; failures: CheckFailure[] }>;
   diff(id: string, olds: any, news: any): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }>;
@@ -118,10 +146,20 @@ export function lifecycle<I extends object, O extends object>(spec: ResourceSpec
     return { connection, inputs, outs: outs as O };
   };
   return {
-    async check(_olds, news) {
+    async check(olds, news) {
       const v = validateAll(spec, news);
       if (v.failures.length) return { inputs: news, failures: v.failures };
       const inputs: any = { ...v.inputs, connection: v.connection };
+      const importId = news?.[IMPORT_ID];
+      if (importId !== undefined) {
+        if (typeof importId !== "string" || importId === "")
+          return { inputs: news, failures: [{ property: IMPORT_ID, reason: "the `import` option must be this resource's id (a non-empty string)" }] };
+        if (!spec.plan) return { inputs: news, failures: [{ property: IMPORT_ID, reason: `${spec.kind} cannot be imported` }] };
+      }
+      // A resource already in the state has nothing left to adopt (and a
+      // replacement's create must not try to).
+      const adopting = importId !== undefined && !olds?.connection;
+      if (adopting) inputs[IMPORT_ID] = importId;
       // With everything known, ask the host what applying would change, so
       // that preview shows it (dynamic providers show only check and diff).
       if (spec.plan && !v.hasUnknowns) {
@@ -132,13 +170,15 @@ export function lifecycle<I extends object, O extends object>(spec: ResourceSpec
           // creates what this one needs): preview says so instead of failing.
           inputs[HOST_CHANGES] = [`${NOT_CHECKED} ${(e as Error).message}`];
         }
+        const refused = adopting && importRefusal(importId, hostChangesIn(inputs[HOST_CHANGES]));
+        if (refused) return { inputs: news, failures: [{ property: IMPORT_ID, reason: refused }] };
       }
       return { inputs: clean(inputs), failures: [] };
     },
 
     async diff(_id, olds, news) {
       const applied = { ...(olds.applied ?? {}) };
-      const { connection: newConn, __provider: _p, [HOST_CHANGES]: hostChanges, ...newInputs } = news;
+      const { connection: newConn, __provider: _p, [HOST_CHANGES]: hostChanges, [IMPORT_ID]: _i, ...newInputs } = news;
       // The host differs from what was applied (drift): the update repairs it.
       const drift = Array.isArray(hostChanges) && hostChanges.some((c: string) => !c.startsWith(NOT_CHECKED));
       const keys = new Set([...Object.keys(applied), ...Object.keys(newInputs)]);
@@ -153,8 +193,18 @@ export function lifecycle<I extends object, O extends object>(spec: ResourceSpec
 
     async create(raw) {
       const { connection, inputs } = parseInputs(spec, raw);
-      const outs = await spec.create(ctxFor(connection), inputs);
-      return { id: spec.id(inputs, outs), outs: state(connection, inputs, outs) };
+      const ctx = ctxFor(connection);
+      const importId: string | undefined = raw?.[IMPORT_ID];
+      if (importId !== undefined) {
+        // Checked again here: at preview the inputs may still have been unknown.
+        const refused = importRefusal(importId, hostChangesIn(await spec.plan!(ctx, inputs)));
+        if (refused) throw new ImportError(refused);
+      }
+      const outs = await spec.create(ctx, inputs);
+      const id = spec.id(inputs, outs);
+      if (importId !== undefined && importId !== id)
+        throw new ImportError(`import of ${importId}: these inputs describe ${id} on this host, not ${importId}; the host was not changed`);
+      return { id, outs: state(connection, inputs, outs) };
     },
 
     async read(id, props) {

@@ -2,6 +2,7 @@
 // the order the guides prescribe: kernel arguments → PFs (VF counts) → VF
 // attributes → pool networks.
 import * as pulumi from "@pulumi/pulumi";
+import { childNames, nameSafe } from "../provider/names";
 import { IommuKernelArgs, SriovPf, VfPoolNetwork, VirtualFunction } from "./resources";
 import {
   ConnectionArgs,
@@ -76,6 +77,13 @@ export interface SriovHostArgs {
   pfs: SriovHostPfArgs[];
   /** Pool networks over those PFs. */
   poolNetworks?: SriovHostPoolNetworkArgs[];
+  /**
+   * Adopt what the host already has: child resource name → that resource's
+   * id, passed as the child's `import` option (`pulumi-sriov discover` prints
+   * this map). Each adopted child's create changes nothing on the host and
+   * fails if the host does not match its inputs.
+   */
+  imports?: Record<string, string>;
 }
 
 /** What a VF looks like in {@link SriovHostSummary}. */
@@ -109,16 +117,24 @@ export function pfKey(pf: Pick<SriovHostPfArgs, "interface" | "pciAddress" | "ma
   return (pf.interface ?? pf.pciAddress ?? pf.macAddress ?? "") as string;
 }
 
-/** A resource-name-safe form of a PF key ("0000:41:00.0" → "0000-41-00.0"). */
-export function nameSafe(s: string): string {
-  return s.replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "");
+export { nameSafe };
+
+/** The names of the resources a SriovHost called `name` creates, in order. */
+export function sriovHostChildNames(name: string, args: Pick<SriovHostArgs, "kernelArgs" | "pfs" | "poolNetworks">): string[] {
+  const names: string[] = args.kernelArgs ? [childNames.kernelArgs(name)] : [];
+  for (const p of args.pfs ?? []) {
+    names.push(childNames.pf(name, pfKey(p)));
+    if (p.manageVfs !== false) for (let i = 0; i < p.numVfs; i++) names.push(childNames.vf(name, pfKey(p), i));
+  }
+  for (const n of args.poolNetworks ?? []) names.push(childNames.poolNetwork(name, n.name));
+  return names;
 }
 
 /**
  * Checks a SriovHost's arguments before any resource is created; returns
  * every problem, each naming its property (empty when valid).
  */
-export function validateSriovHostArgs(args: SriovHostArgs): string[] {
+export function validateSriovHostArgs(args: SriovHostArgs, name?: string): string[] {
   const errors: string[] = [];
   if (!args || typeof args !== "object") return ["arguments are required"];
   if (args.connection === undefined || args.connection === null) errors.push("connection: is required");
@@ -157,6 +173,16 @@ export function validateSriovHostArgs(args: SriovHostArgs): string[] {
     if (typeof n?.pf !== "string" || !keys.has(n.pf))
       errors.push(`${at}.pf: must be one of this host's pfs (${[...keys.keys()].join(", ") || "none"}), got ${JSON.stringify(n?.pf)}`);
   });
+  if (args.imports !== undefined) {
+    if (!args.imports || typeof args.imports !== "object" || Array.isArray(args.imports)) errors.push("imports: must map resource names to ids");
+    else {
+      const children = name !== undefined && !errors.length ? new Set(sriovHostChildNames(name, args)) : undefined;
+      for (const [child, id] of Object.entries(args.imports)) {
+        if (typeof id !== "string" || id === "") errors.push(`imports.${child}: must be a non-empty id`);
+        if (children && !children.has(child)) errors.push(`imports.${child}: this host has no resource of that name (it has ${[...children].join(", ")})`);
+      }
+    }
+  }
   return errors;
 }
 
@@ -193,20 +219,19 @@ export class SriovHost extends pulumi.ComponentResource {
   public readonly summary: pulumi.Output<SriovHostSummary>;
 
   constructor(name: string, args: SriovHostArgs, opts?: pulumi.ComponentResourceOptions) {
-    const errors = validateSriovHostArgs(args);
+    const errors = validateSriovHostArgs(args, name);
     if (errors.length) throw new Error(`SriovHost ${name}: invalid arguments:\n  ${errors.join("\n  ")}`);
     super(SRIOV_HOST_TYPE, name, {}, opts);
 
     const connection = pulumi.secret(args.connection);
     const external = opts?.dependsOn;
-    const child = (deps: pulumi.Resource[]): pulumi.CustomResourceOptions => ({
-      parent: this,
-      dependsOn: combineDependsOn(external, deps),
-    });
+    const child = (childName: string, deps: pulumi.Resource[]): pulumi.CustomResourceOptions => {
+      const id = args.imports?.[childName];
+      return { parent: this, dependsOn: combineDependsOn(external, deps), ...(id !== undefined ? { import: id } : {}) };
+    };
 
-    this.kernelArgs = args.kernelArgs
-      ? new IommuKernelArgs(`${name}-kernel-args`, { ...args.kernelArgs, connection }, child([]))
-      : undefined;
+    const kernelName = childNames.kernelArgs(name);
+    this.kernelArgs = args.kernelArgs ? new IommuKernelArgs(kernelName, { ...args.kernelArgs, connection }, child(kernelName, [])) : undefined;
     const afterKernel = this.kernelArgs ? [this.kernelArgs] : [];
 
     this.pfs = [];
@@ -215,9 +240,9 @@ export class SriovHost extends pulumi.ComponentResource {
     const byKey = new Map<string, { pf: SriovPf; vfs: VirtualFunction[] }>();
     for (const p of args.pfs) {
       const key = pfKey(p);
-      const base = `${name}-${nameSafe(key)}`;
+      const base = childNames.pf(name, key);
       const { vfTemplate, vfs: overrides, manageVfs, ...pfInputs } = p;
-      const pf = new SriovPf(base, { ...pfInputs, connection }, child(afterKernel));
+      const pf = new SriovPf(base, { ...pfInputs, connection }, child(base, afterKernel));
       const vfs: VirtualFunction[] = [];
       const pfVlans: pulumi.Input<number | undefined>[] = [];
       if (manageVfs !== false) {
@@ -228,9 +253,9 @@ export class SriovHost extends pulumi.ComponentResource {
           pfVlans.push(merged.vlan);
           vfs.push(
             new VirtualFunction(
-              `${base}-vf${i}`,
+              childNames.vf(name, key, i),
               { ...merged, pf: pf.interface, index: i, connection },
-              child([pf]),
+              child(childNames.vf(name, key, i), [pf]),
             ),
           );
         }
@@ -244,11 +269,8 @@ export class SriovHost extends pulumi.ComponentResource {
     this.poolNetworks = (args.poolNetworks ?? []).map((n) => {
       const target = byKey.get(n.pf)!;
       const { pf: _pf, ...netInputs } = n;
-      return new VfPoolNetwork(
-        `${name}-net-${nameSafe(n.name)}`,
-        { ...netInputs, pf: target.pf.interface, connection },
-        child([target.pf, ...target.vfs]),
-      );
+      const netName = childNames.poolNetwork(name, n.name);
+      return new VfPoolNetwork(netName, { ...netInputs, pf: target.pf.interface, connection }, child(netName, [target.pf, ...target.vfs]));
     });
 
     this.summary = summarize(this.kernelArgs, this.pfs, this.vfs, vlans, this.poolNetworks);

@@ -7,6 +7,7 @@
 // the base constructor has set it.
 import * as pulumi from "@pulumi/pulumi";
 import * as providers from "../provider";
+import { IMPORT_ID } from "../provider/resource";
 import {
   Bootloader,
   ConnectionArgs,
@@ -28,33 +29,31 @@ export function typeToken(className: string): string {
 
 /**
  * The property bag registered for a resource: the user's inputs, the
- * connection as a secret, and every output key (undefined, so the engine
- * fills it in from the provider's result).
+ * connection as a secret, every output key (undefined, so the engine fills it
+ * in from the provider's result), and the `import` option's id as the
+ * provider's `importId` input.
  */
-function propsFor(args: { connection: unknown }, outputKeys: readonly string[]): pulumi.Inputs {
+function propsFor(args: { connection: unknown }, outputKeys: readonly string[], opts?: pulumi.CustomResourceOptions): pulumi.Inputs {
   if (!args || typeof args !== "object") throw new Error("resource arguments are required");
   if (args.connection === undefined || args.connection === null) throw new Error("connection is required");
   const props: pulumi.Inputs = { ...(args as object) };
   props.connection = pulumi.secret(args.connection as pulumi.Input<object>);
   for (const k of outputKeys) if (!(k in props)) props[k] = undefined;
+  if (opts?.import !== undefined) props[IMPORT_ID] = opts.import;
   return props;
 }
 
 /**
- * Resource options with `connection` added to `additionalSecretOutputs`.
- * `import` is refused here: the engine reads an imported resource with
- * neither inputs nor state, so a dynamic provider's code (kept in its inputs)
- * cannot even be loaded, and the import would fail deep in the engine.
+ * Resource options with `connection` added to `additionalSecretOutputs`, and
+ * without `import`: the engine's own import reads a resource with neither
+ * inputs nor state, so a dynamic provider's code (kept in its inputs) could
+ * not even be loaded. The provider adopts instead (see `importId` in
+ * provider/resource.ts): a create that changes nothing and checks the id.
  */
-function secretOptions(className: string, name: string, opts?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
-  if (opts?.import !== undefined)
-    throw new Error(
-      `${className} ${name}: the \`import\` resource option (and \`pulumi import\`) cannot work for Pulumi dynamic providers such as this one: ` +
-        "the engine reads an imported resource with neither inputs nor state, so the provider cannot be loaded. " +
-        "Declare the resource without `import`: its preview then lists what applying would change on the host as it is.",
-    );
-  const extra = opts?.additionalSecretOutputs ?? [];
-  return { ...opts, additionalSecretOutputs: extra.includes("connection") ? [...extra] : [...extra, "connection"] };
+function secretOptions(opts?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
+  const { import: _import, ...rest } = opts ?? {};
+  const extra = rest.additionalSecretOutputs ?? [];
+  return { ...rest, additionalSecretOutputs: extra.includes("connection") ? [...extra] : [...extra, "connection"] };
 }
 
 /**
@@ -110,7 +109,7 @@ export class IommuKernelArgs extends pulumi.dynamic.Resource {
   ] as const;
 
   constructor(name: string, args: IommuKernelArgsArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.iommuKernelArgs, name, propsFor(args, IommuKernelArgs.outputKeys), secretOptions("IommuKernelArgs", name, opts), TYPE_MODULE, "IommuKernelArgs");
+    super(providers.iommuKernelArgs, name, propsFor(args, IommuKernelArgs.outputKeys, opts), secretOptions(opts), TYPE_MODULE, "IommuKernelArgs");
   }
 }
 
@@ -154,7 +153,7 @@ export class SriovPf extends pulumi.dynamic.Resource {
   ] as const;
 
   constructor(name: string, args: SriovPfArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.sriovPf, name, propsFor(args, SriovPf.outputKeys), secretOptions("SriovPf", name, opts), TYPE_MODULE, "SriovPf");
+    super(providers.sriovPf, name, propsFor(args, SriovPf.outputKeys, opts), secretOptions(opts), TYPE_MODULE, "SriovPf");
   }
 }
 
@@ -188,7 +187,7 @@ export class VirtualFunction extends pulumi.dynamic.Resource {
   static readonly outputKeys = ["pciAddress", "iommuGroup", "netdev", "driver", "mac", "numaNode", "pfPciAddress", "pfInterface", "persistPath"] as const;
 
   constructor(name: string, args: VirtualFunctionArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.virtualFunction, name, propsFor(args, VirtualFunction.outputKeys), secretOptions("VirtualFunction", name, opts), TYPE_MODULE, "VirtualFunction");
+    super(providers.virtualFunction, name, propsFor(args, VirtualFunction.outputKeys, opts), secretOptions(opts), TYPE_MODULE, "VirtualFunction");
   }
 }
 
@@ -218,7 +217,7 @@ export class VfPoolNetwork extends pulumi.dynamic.Resource {
   static readonly outputKeys = ["name", "uuid", "xml", "active", "autostart", "connections", "vfAddresses"] as const;
 
   constructor(name: string, args: VfPoolNetworkArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.vfPoolNetwork, name, propsFor(args, VfPoolNetwork.outputKeys), secretOptions("VfPoolNetwork", name, opts), TYPE_MODULE, "VfPoolNetwork");
+    super(providers.vfPoolNetwork, name, propsFor(args, VfPoolNetwork.outputKeys, opts), secretOptions(opts), TYPE_MODULE, "VfPoolNetwork");
   }
 }
 
@@ -241,6 +240,6 @@ export class DomainVfInterface extends pulumi.dynamic.Resource {
   static readonly outputKeys = ["mac", "pciAddress", "alias"] as const;
 
   constructor(name: string, args: DomainVfInterfaceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providers.domainVfInterface, name, propsFor(args, DomainVfInterface.outputKeys), secretOptions("DomainVfInterface", name, opts), TYPE_MODULE, "DomainVfInterface");
+    super(providers.domainVfInterface, name, propsFor(args, DomainVfInterface.outputKeys, opts), secretOptions(opts), TYPE_MODULE, "DomainVfInterface");
   }
 }

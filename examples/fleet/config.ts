@@ -83,6 +83,8 @@ export interface HostConfig {
   kernelArgs?: KernelArgsConfig | false;
   pfs: PfConfig[];
   poolNetworks?: PoolNetworkConfig[];
+  /** Adopt what the host has: SriovHost child name → id (as `pulumi-sriov discover --format yaml` prints). */
+  imports?: Record<string, string>;
 }
 
 export interface FleetDefaults {
@@ -198,6 +200,7 @@ function schemas() {
       kernelArgs: z.union([kernelArgs, z.literal(false)]).optional(),
       pfs: z.array(pf, { message: "must be a list of PFs" }),
       poolNetworks: z.array(poolNetwork).optional(),
+      imports: z.record(z.string(), z.string({ message: "must be an id (a string)" }).min(1, "must be a non-empty id")).optional(),
     })
     .strict();
   const defaults = z
@@ -328,6 +331,7 @@ export interface ResolvedHost {
   kernelArgs?: KernelArgsConfig;
   pfs: PfConfig[];
   poolNetworks: PoolNetworkConfig[];
+  imports?: Record<string, string>;
 }
 
 /** Applies `defaults` to a host: connection fields, kernel arguments, PF settings and VF template (host values win). */
@@ -345,12 +349,12 @@ export function resolveHost(host: HostConfig, defaults: FleetDefaults = {}): Res
     else delete merged.vfTemplate;
     return merged;
   });
-  return { name: host.name, connection, kernelArgs, pfs, poolNetworks: host.poolNetworks ?? [] };
+  return { name: host.name, connection, kernelArgs, pfs, poolNetworks: host.poolNetworks ?? [], ...(host.imports ? { imports: host.imports } : {}) };
 }
 
 /** The same structural rules SriovHost enforces, applied before any resource is declared. */
 function hostStructureProblems(h: ResolvedHost): string[] {
-  return validateSriovHostArgs({ connection: h.connection as ConnectionArgs, kernelArgs: h.kernelArgs, pfs: h.pfs, poolNetworks: h.poolNetworks }).filter(
+  return validateSriovHostArgs({ connection: h.connection as ConnectionArgs, kernelArgs: h.kernelArgs, pfs: h.pfs, poolNetworks: h.poolNetworks, imports: h.imports }, h.name).filter(
     (p) => !p.startsWith("connection"),
   );
 }
@@ -376,6 +380,7 @@ export function sriovHostArgs(host: ResolvedHost, connection: SriovHostArgs["con
     kernelArgs: host.kernelArgs as IommuKernelArgsInputs | undefined,
     pfs: host.pfs as SriovHostPfArgs[],
     poolNetworks: host.poolNetworks as SriovHostPoolNetworkArgs[],
+    ...(host.imports ? { imports: host.imports } : {}),
   };
 }
 

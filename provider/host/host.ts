@@ -3,6 +3,7 @@
 // lock. Resources talk to hosts only through this class.
 import { AsyncLocalStorage } from "async_hooks";
 import { createHash } from "crypto";
+import { appendFileSync } from "fs";
 import { HostCommandError, HostError } from "./errors";
 import { commandLine, shScript } from "./quote";
 import { ExecResult, Transport } from "./transport";
@@ -28,6 +29,16 @@ export const LOCK_FILE = "/run/lock/pulumi-sriov.lock";
 
 const SUDO_PASSWORD = /sudo: (a password is required|a terminal is required|no tty present)/;
 
+/**
+ * PULUMI_SRIOV_TRACE names a local file that gets one JSON line per command
+ * sent to a host ({ host, command }): what a run asked of each host, for an
+ * operator's audit or a test. Secrets never reach command lines.
+ */
+function trace(host: string, command: string): void {
+  const file = process.env.PULUMI_SRIOV_TRACE;
+  if (file) appendFileSync(file, JSON.stringify({ host, command }) + "\n");
+}
+
 export class RemoteHost {
   private localLock: Promise<void> = Promise.resolve();
   private readonly holder = new AsyncLocalStorage<boolean>();
@@ -44,6 +55,7 @@ export class RemoteHost {
   }
 
   private async exec(command: string, shown: string, stdin?: string): Promise<ExecResult> {
+    trace(this.name, command);
     const r = await this.transport.exec(this.wrap(command), stdin);
     const stderr = r.stderr.toString();
     if (this.transport.needsSudo && r.code === 1 && SUDO_PASSWORD.test(stderr))
@@ -167,6 +179,7 @@ export class RemoteHost {
         "-c",
         "echo locked; exec cat >/dev/null",
       ]);
+      trace(this.name, cmd);
       const ch = await this.transport.open(this.wrap(`mkdir -p /run/lock && ${cmd}`));
       let line: string;
       try {

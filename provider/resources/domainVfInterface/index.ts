@@ -11,6 +11,7 @@ import { describe, execute, loggerFor, previewOf, refuseIfProblems } from "../..
 import { readFacts } from "./facts";
 import { describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
 import { IfaceInputs, IfaceOutputs, inputsSchema } from "./schema";
+import { importIds } from "../../names";
 
 /** How long a guest gets to let go of a hot-unplugged device (it must acknowledge the unplug). */
 export const DETACH_TIMEOUT_MS = 180_000;
@@ -71,7 +72,7 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
   // one and plugging another: libvirt cannot change these in place.
   replaceOn: () => ["domain", "source", "mac", "vlan", "virtualport", "libvirtUri"],
   deleteBeforeReplace: true,
-  id: (w, outs) => `${w.libvirtUri}#domain/${w.domain}/interface/${outs.mac}`,
+  id: (w, outs) => importIds.domainInterface(w.libvirtUri, w.domain, outs.mac),
 
   // What an up would run now (preview's host changes). Without a MAC in the
   // program, an existing interface cannot be found from inputs alone, so

@@ -14,6 +14,7 @@ import { health } from "./health";
 import { activeOf, configuredNow, Op, plan, rebootRequired, refuseIfPlanError, verifyProblem } from "./plan";
 import { describeReplaced, emptyRestore, Restore, restoreFrom } from "./restore";
 import { Bootloader, desiredArgs, Inputs, inputsSchema, isVendorArg, Outputs } from "./schema";
+import { importIds } from "../../names";
 
 export type { Inputs, Outputs } from "./schema";
 
@@ -241,7 +242,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
   schema: inputsSchema as () => any,
   replaceOn: () => ["bootloader"],
   deleteBeforeReplace: true,
-  id: (_inputs, outs) => `iommu-kernel-args@${outs.hostname}`,
+  id: (_inputs, outs) => importIds.kernelArgs(outs.hostname),
 
   create: (ctx, inputs) => converge(ctx, inputs, emptyRestore(), [], true),
 

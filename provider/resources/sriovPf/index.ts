@@ -9,6 +9,7 @@ import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, 
 import { Desired, persistOps, persistPathFor, plan, refuseIfFailed } from "./plan";
 import { FoundState, inputsSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { describeUsers } from "./usage";
+import { importIds } from "../../names";
 
 function log(host: string, pci: string): Log {
   return loggerFor("sriovPf", pci, host);
@@ -171,7 +172,7 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
   },
 
   id(_inputs, outs) {
-    return outs.pciAddress;
+    return importIds.pf(outs.pciAddress);
   },
 
   async create(ctx, inputs) {

@@ -7,6 +7,7 @@ import { execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
 import { readFacts } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
 import { PoolInputs, PoolOutputs, inputsSchema } from "./schema";
+import { importIds } from "../../names";
 
 async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
   return ctx.host.withLock(async () => {
@@ -31,7 +32,7 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   // has no such section), and name/URI identify another network.
   replaceOn: () => ["name", "pf", "vfs", "vlan", "libvirtUri"],
   deleteBeforeReplace: true,
-  id: (w) => `${w.libvirtUri}#network/${w.name}`,
+  id: (w) => importIds.poolNetwork(w.libvirtUri, w.name),
 
   // What an up would run now (preview's host changes): the same plan converge runs.
   async plan(ctx, w, applied) {

@@ -7,6 +7,7 @@ import { commandLine, execute, HostCommandError, HostError, Log, loggerFor, Oper
 import { factsCommand, HostFacts, parseFacts } from "./facts";
 import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, Plan, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { inputsSchema, VfInputs, VfOutputs } from "./schema";
+import { importIds } from "../../names";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
 export async function readFacts(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
@@ -90,7 +91,7 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
   // Another PF or index is another VF: the old one is reset, the new one set.
   replaceOn: () => ["pf", "index"],
   deleteBeforeReplace: true,
-  id: (inputs, outs) => `${outs.pfPciAddress}/vf${inputs.index}`,
+  id: (inputs, outs) => importIds.vf(outs.pfPciAddress, inputs.index),
 
   create: (ctx, inputs) => converge(ctx, inputs),
 
