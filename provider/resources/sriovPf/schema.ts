@@ -72,6 +72,8 @@ export function selectorOf(i: Pick<SriovPfInputs, Selector>): { kind: Selector; 
   throw new Error("SriovPf: no PF selector in inputs");
 }
 
+const plainPath = (p: string) => !p.split("/").some((c, i) => (i > 0 && c === "") || c === "." || c === "..");
+
 export function inputsSchema() {
   const schema = z
     .object({
@@ -99,9 +101,10 @@ export function inputsSchema() {
             .string()
             .refine((p) => p.startsWith("/"), "must be an absolute path (starting with /)")
             .refine((p) => !/[\x00-\x1f\x7f]/.test(p), "must not contain control characters")
-            .refine((p) => !p.split("/").some((c, i) => (i > 0 && c === "") || c === "." || c === ".."), 'must be a plain path (no "//", "." or ".." parts)')
+            .refine(plainPath, 'must be a plain path (no "//", "." or ".." parts)')
             .refine(
-              (p) => !p.startsWith("/") || takeOverKind(p) !== undefined,
+              // Said only of a path that is otherwise right, so each wrong path gets one message.
+              (p) => !p.startsWith("/") || !plainPath(p) || takeOverKind(p) !== undefined,
               "must be a udev rule (/etc/udev/rules.d/*.rules), a systemd unit (/etc/systemd/system/*.service), a modprobe option file (/etc/modprobe.d/*.conf) or rc.local (/etc/rc.local, /etc/rc.d/rc.local)",
             ),
           "must be a list of file paths",
