@@ -72,7 +72,7 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
   done
   # rc.local: a shared script; only lines that write this PF's sriov_numvfs count.
   for f in /etc/rc.local /etc/rc.d/rc.local; do
-    [ -f "$R$f" ] && [ ! -L "$R$f" ] || continue
+    if [ ! -f "$R$f" ] || [ -L "$R$f" ]; then continue; fi
     hit=
     grep sriov_numvfs "$R$f" 2>/dev/null | grep -qF -- "$sel" && hit="$sel"
     for n in $pfnames; do grep sriov_numvfs "$R$f" 2>/dev/null | grep -qw -- "$n" && hit="$hit $n"; done
