@@ -41,6 +41,8 @@ export interface SriovHostPfArgs {
   mtu?: pulumi.Input<number>;
   /** Allow changing VFs that running domains use. Default false. */
   force?: pulumi.Input<boolean>;
+  /** Hand-made persistence files this PF's SriovPf replaces with its own (see SriovPfInputs.takeOver). */
+  takeOver?: pulumi.Input<pulumi.Input<string>[]>;
   /** Attributes applied to every VF of this PF (VLAN, spoof check, trust, rates, driver…). */
   vfTemplate?: VfTemplate;
   /** Per-VF overrides (MAC, VLAN, …), merged over `vfTemplate`. */

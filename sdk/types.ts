@@ -119,6 +119,17 @@ export interface SriovPfInputs extends PfSelector {
   mtu?: pulumi.Input<number>;
   /** Allow reducing or re-creating VFs that running domains or active pool networks use. Default false. */
   force?: pulumi.Input<boolean>;
+  /**
+   * Hand-made persistence this resource replaces with its own, by absolute
+   * path: a udev rule (/etc/udev/rules.d/*.rules), systemd unit
+   * (/etc/systemd/system/*.service), modprobe option file (/etc/modprobe.d/*.conf)
+   * or rc.local (only its lines writing this PF's sriov_numvfs are removed).
+   * The preview shows "replace udev rule … with pulumi-sriov's systemd unit";
+   * the original is kept in the host's backup and delete puts it back exactly.
+   * A file that also sets this PF's VFs and is not listed here makes the plan
+   * refuse (unless persist is "none"): never two mechanisms at once.
+   */
+  takeOver?: pulumi.Input<pulumi.Input<string>[]>;
 }
 export interface SriovPfArgs extends HostResourceArgs, SriovPfInputs {}
 

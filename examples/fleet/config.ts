@@ -58,6 +58,8 @@ export interface PfConfig {
   persist?: "systemd" | "udev" | "modprobe" | "none";
   mtu?: number;
   force?: boolean;
+  /** Hand-made persistence files the PF's SriovPf replaces (absolute paths; per PF, not a default). */
+  takeOver?: string[];
   vfTemplate?: Omit<PlainVfAttributes, "mac">;
   vfs?: (PlainVfAttributes & { index: number })[];
   manageVfs?: boolean;
@@ -170,6 +172,7 @@ function schemas() {
       macAddress: str().optional(),
       numVfs: int().min(0, "must be 0 or more"),
       vfs: z.array(vfOverride).optional(),
+      takeOver: z.array(str()).optional(),
       ...pfSettings,
     })
     .strict();

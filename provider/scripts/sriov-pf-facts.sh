@@ -65,8 +65,19 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
       grep -qF -- "$sel" "$R$f" && hit="$sel"
       for n in $pfnames; do grep -qw -- "$n" "$R$f" && hit="$hit $n"; done
       [ "$drv" != - ] && grep -qF -- "\"$drv\"" "$R$f" && hit="$hit $drv"
-      [ -n "$hit" ] && out foreign "$f" "$hit"
+      [ -n "$hit" ] || continue
+      out foreign "$f" "$hit"; out foreignbody "$f" "$(b64 <"$R$f")"
+      case "$b" in *.service) command -v systemctl >/dev/null 2>&1 && out foreignunit "$f" "$(systemctl is-enabled "$b" 2>/dev/null)" ;; esac
     done
+  done
+  # rc.local: a shared script; only lines that write this PF's sriov_numvfs count.
+  for f in /etc/rc.local /etc/rc.d/rc.local; do
+    if [ ! -f "$R$f" ] || [ -L "$R$f" ]; then continue; fi
+    hit=
+    grep sriov_numvfs "$R$f" 2>/dev/null | grep -qF -- "$sel" && hit="$sel"
+    for n in $pfnames; do grep sriov_numvfs "$R$f" 2>/dev/null | grep -qw -- "$n" && hit="$hit $n"; done
+    [ -n "$hit" ] || continue
+    out foreign "$f" "$hit"; out foreignbody "$f" "$(b64 <"$R$f")"
   done
   if [ "$drv" != - ]; then
     if command -v modinfo >/dev/null 2>&1; then
@@ -77,7 +88,8 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
       case "$b" in *.conf) ;; *) continue ;; esac
       [ "$f" != "/etc/modprobe.d/pulumi-sriov-$drv.conf" ] || continue
       [ -f "$R$f" ] || continue
-      grep -Eq "^[[:space:]]*options[[:space:]]+${drv}[[:space:]].*max_vfs" "$R$f" 2>/dev/null && out foreign "$f" "options $drv max_vfs"
+      grep -Eq "^[[:space:]]*options[[:space:]]+${drv}[[:space:]].*max_vfs" "$R$f" 2>/dev/null || continue
+      out foreign "$f" "options $drv max_vfs"; out foreignbody "$f" "$(b64 <"$R$f")"
     done
   fi
 fi
@@ -89,6 +101,7 @@ if [ -n "$fp" ]; then
   [ -n "$drv" ] && [ "$drv" != - ] && conf="/etc/modprobe.d/pulumi-sriov-$drv.conf"
   for f in "$unit" "$rule" $conf; do [ -f "$R$f" ] && out file "$f" "$(b64 <"$R$f")"; done
   fs="$records/sriov-pf-$fp.json"; [ -f "$R$fs" ] && out found "$(b64 <"$R$fs")"
+  tr="$records/sriov-pf-$fp-taken-over.json"; [ -f "$R$tr" ] && out takenover "$(b64 <"$R$tr")"
   if command -v systemctl >/dev/null 2>&1; then
     u="pulumi-sriov-pf-$fp.service"
     out unit "$(systemctl is-enabled "$u" 2>/dev/null)" "$(systemctl is-active "$u" 2>/dev/null)"

@@ -418,6 +418,23 @@ describe("SriovPf", () => {
       expect(Object.keys(f.files).sort()).to.deep.equal(["/etc/modprobe.d/pulumi-sriov-igb.conf", "/etc/udev/rules.d/70-pulumi-sriov-0000:09:00.0.rules"]);
     });
 
+    it("reports rc.local lines that write this PF's VF count, foreign files' content, units' state, and what was taken over", () => {
+      mk("etc/rc.local", "#!/bin/sh\necho 4 > /sys/class/net/ens4/device/sriov_numvfs\nexit 0\n");
+      mk("etc/systemd/system/sriov-vfs.service", "[Service]\nExecStart=/bin/sh -c 'echo 4 > /sys/bus/pci/devices/0000:01:00.0/sriov_numvfs'\n");
+      mk(`var/lib/pulumi-sriov/found/sriov-pf-${PCI}-taken-over.json`, '[{"path":"/etc/udev/rules.d/60-old.rules","kind":"udev rule"}]\n');
+      try {
+        const f = read("interface", "ens4");
+        expect(f.foreign.map((x) => x.path)).to.include.members(["/etc/rc.local", "/etc/systemd/system/sriov-vfs.service"]);
+        expect(f.foreign.find((x) => x.path === "/etc/rc.local")!.mentions).to.equal("ens4");
+        expect(f.foreignContent!["/etc/rc.local"]).to.equal("#!/bin/sh\necho 4 > /sys/class/net/ens4/device/sriov_numvfs\nexit 0\n");
+        expect(f.foreignContent!["/etc/modprobe.d/igb.conf"]).to.equal("options igb max_vfs=4\n");
+        expect(f.foreignEnabled).to.deep.equal({ "/etc/systemd/system/sriov-vfs.service": "enabled" });
+        expect(f.takenOver).to.deep.equal([{ path: "/etc/udev/rules.d/60-old.rules", kind: "udev rule" }]);
+      } finally {
+        for (const p of ["etc/rc.local", "etc/systemd/system/sriov-vfs.service", `var/lib/pulumi-sriov/found/sriov-pf-${PCI}-taken-over.json`]) fs.rmSync(path.join(root, p));
+      }
+    });
+
     it("refuses output that was cut short", () => {
       expect(() => parseFacts("cand\t0000:01:00.0\tigb\n")).to.throw(/ended early/);
     });
@@ -629,11 +646,20 @@ describe("SriovPf", () => {
       expect(p.ops.some((o) => o.kind === "run" && o.argv.join(" ").includes("sriov_numvfs"))).to.equal(false);
     });
 
-    it("warns about persistence it did not write that also sets this PF's VFs", () => {
+    it("refuses persistence beside a hand-made mechanism for this PF that takeOver does not list", () => {
       const p = plan(facts({}, { foreign: [{ path: "/etc/udev/rules.d/70-sriov.rules", mentions: "ens4" }] }), want(), OPTS);
-      expect(p.warnings).to.deep.equal([
-        "/etc/udev/rules.d/70-sriov.rules also sets VFs for this PF (it mentions ens4); it and this resource's systemd persistence both act at boot: remove it",
+      expect(p.ops).to.deep.equal([]);
+      expect(p.warnings).to.deep.equal([]);
+      expect(p.failures).to.deep.equal([
+        {
+          property: "takeOver",
+          reason:
+            '/etc/udev/rules.d/70-sriov.rules on hv1 also sets VFs for PF 0000:01:00.0 (it mentions ens4); persist "systemd" would be a second mechanism beside it: list it in takeOver to replace it with pulumi-sriov\'s systemd unit, or use persist "none"',
+        },
       ]);
+      // persist "none" adds no mechanism: the hand-made one is left to do its work.
+      const none = plan(facts({}, { foreign: [{ path: "/etc/udev/rules.d/70-sriov.rules", mentions: "ens4" }] }), want({ persist: "none" }), OPTS);
+      expect(none.failures).to.deep.equal([]);
     });
 
     it("converges from any state in one pass, never writing a count over a non-zero one, and is then idempotent", () => {

@@ -10,7 +10,10 @@ import { sharedLab } from "../../lab/shared";
 import type { LabVm } from "../../lab/vm";
 import { PF_MACS } from "../../lab/vm";
 import { deploymentFailure, DeploymentResult, Props, ResourceSpec, secret, Stack } from "../support/engine";
-import { closeAllConnections } from "../../provider/host";
+import { closeAllConnections, hostFor } from "../../provider/host";
+import { connectionSchema } from "../../provider/connection";
+import { spec as pfSpec } from "../../provider/resources/sriovPf";
+import { inputsSchema as pfInputsSchema } from "../../provider/resources/sriovPf/schema";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const providers = require("pulumi-sriov/dist/provider");
@@ -28,6 +31,8 @@ describe("SriovPf on the lab host", function () {
   const unit = (pci: string) => `/etc/systemd/system/pulumi-sriov-pf-${pci}.service`;
   const rule = (pci: string) => `/etc/udev/rules.d/70-pulumi-sriov-${pci}.rules`;
   const sys = (pci: string, attr: string) => `/sys/bus/pci/devices/${pci}/${attr}`;
+  /** A udev rule an operator wrote by hand, the way the seeds' guides do. */
+  const HAND_RULE = "/etc/udev/rules.d/70-sriov.rules";
 
   /** `pulumi up` of the program declaring `declared` (after applying `change`). */
   function up(change: Record<string, Props | undefined> = {}): Promise<DeploymentResult> {
@@ -67,7 +72,7 @@ describe("SriovPf on the lab host", function () {
     await vm.exec(
       `${nets} for p in ${pf[0].pci} ${pf[1].pci}; do systemctl disable --now pulumi-sriov-pf-$p.service; echo 0 > /sys/bus/pci/devices/$p/sriov_numvfs; echo 1 > /sys/bus/pci/devices/$p/sriov_drivers_autoprobe; done; ` +
         `systemctl disable --now 'pulumi-sriov-vf-${pf[1].pci}-*.service'; rm -f /etc/systemd/system/pulumi-sriov-vf-${pf[1].pci}-*.service; ` +
-        `rm -f ${files} /etc/modprobe.d/pulumi-sriov-igb.conf /var/lib/pulumi-sriov/found/*; systemctl daemon-reload; udevadm control --reload; ` +
+        `rm -f ${files} ${HAND_RULE} /var/lib/pulumi-sriov/backup${HAND_RULE} /etc/modprobe.d/pulumi-sriov-igb.conf /var/lib/pulumi-sriov/found/*; systemctl daemon-reload; udevadm control --reload; ` +
         `for n in ${pf[0].name} ${pf[1].name}; do ip link set dev $n mtu 1500; done; true`,
     );
   }
@@ -288,5 +293,42 @@ describe("SriovPf on the lab host", function () {
     );
     expect(left).to.not.match(/pulumi-sriov-pf-|70-pulumi-sriov-|pulumi-sriov-igb/);
     expect((await vm.run(`systemctl is-enabled pulumi-sriov-pf-${pf[0].pci}.service || true`)).trim()).to.not.equal("enabled");
+  });
+
+  it("a hand-made udev rule for the PF: refused beside a unit, replaced when listed in takeOver (kept in the backup), put back byte for byte by delete", async () => {
+    const text = `# VFs for ${pf[0].name}, set up by hand\nACTION=="add", SUBSYSTEM=="net", KERNEL=="${pf[0].name}", ATTR{device/sriov_numvfs}="2"\n`;
+    await vm.run(`printf '%s' '${text.replace(/'/g, "'\\''")}' > ${HAND_RULE} && chmod 640 ${HAND_RULE}`);
+    const asMade = await vm.run(`stat -c %a ${HAND_RULE}; base64 -w0 ${HAND_RULE}`);
+    const own = new Stack();
+    const props = { interface: pf[0].name, numVfs: 2, persist: "systemd" };
+    const upOwn = (p: Props) => own.up([{ name: "pf0", provider: providers.sriovPf, props: { connection: secret(connection), ...p } }]);
+
+    const e = await timed("refuse a unit beside a hand-made rule", () => deploymentFailure(upOwn(props)));
+    expect(e.message).to.include(`takeOver: ${HAND_RULE} on `).and.include(`also sets VFs for PF ${pf[0].pci}`).and.include('list it in takeOver').and.include('persist "none"');
+    expect(await vm.run(`stat -c %a ${HAND_RULE}; base64 -w0 ${HAND_RULE}`)).to.equal(asMade);
+    expect(await vm.run(`ls ${unit(pf[0].pci)} 2>/dev/null || true`)).to.equal("");
+    expect(await numVfs(0)).to.equal(0);
+
+    const taking = { ...props, takeOver: [HAND_RULE] };
+    const host = hostFor(connectionSchema().parse(connection));
+    const preview = await pfSpec.plan!({ host, connection: connectionSchema().parse(connection) } as any, pfInputsSchema().parse(taking));
+    expect(preview).to.include(`replace udev rule ${HAND_RULE} with pulumi-sriov's systemd unit`);
+
+    const r = await timed("take over the hand-made rule", () => upOwn(taking));
+    expect(r.steps.map((s) => s.op)).to.deep.equal(["create"]);
+    expect(opLines(r).some((l) => l.includes(`replace udev rule ${HAND_RULE} with pulumi-sriov's systemd unit`))).to.equal(true);
+    expect(await vm.run(`ls ${HAND_RULE} 2>/dev/null || true`)).to.equal("");
+    expect(await vm.run(`stat -c %a /var/lib/pulumi-sriov/backup${HAND_RULE}; base64 -w0 /var/lib/pulumi-sriov/backup${HAND_RULE}`)).to.equal(asMade);
+    expect(await numVfs(0)).to.equal(2);
+    expect(await vm.run(`systemctl is-enabled pulumi-sriov-pf-${pf[0].pci}.service`)).to.equal("enabled\n");
+
+    const again = await timed("no-op up after the take-over", () => upOwn(taking));
+    expect(again.steps.map((s) => s.op)).to.deep.equal(["same"]);
+
+    await timed("destroy puts the rule back", () => own.destroy());
+    expect(await vm.run(`stat -c %a ${HAND_RULE}; base64 -w0 ${HAND_RULE}`)).to.equal(asMade);
+    expect(await vm.run(`ls ${unit(pf[0].pci)} /var/lib/pulumi-sriov/backup${HAND_RULE} /var/lib/pulumi-sriov/found/sriov-pf-${pf[0].pci}-taken-over.json 2>/dev/null || true`)).to.equal("");
+    expect(await numVfs(0)).to.equal(0);
+    await vm.run(`rm -f ${HAND_RULE}`);
   });
 });

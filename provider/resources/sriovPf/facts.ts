@@ -6,6 +6,7 @@ import { RECORD_DIR } from "../../host/host";
 import { shScript } from "../../host/quote";
 import { loadScript } from "../../scripts";
 import { FoundState, Selector } from "./schema";
+import { parseTakenOver, TakenOver } from "./takeover";
 
 export const UNIT_DIR = "/etc/systemd/system";
 export const UDEV_DIR = "/etc/udev/rules.d";
@@ -90,7 +91,14 @@ export interface Facts {
   found?: FoundState;
   vfUnits: string[];
   tools: string[];
+  /** Persistence this resource did not write that also sets this PF's VFs (udev rules, units, modprobe files, rc.local). */
   foreign: { path: string; mentions: string }[];
+  /** The foreign files' content, by path. */
+  foreignContent?: Record<string, string>;
+  /** Foreign systemd units' `systemctl is-enabled` state, by path. */
+  foreignEnabled?: Record<string, string>;
+  /** Hand-made files an earlier apply took over (takeOver), kept until delete puts them back. */
+  takenOver?: TakenOver[];
 }
 
 /** The found-state file's content, or undefined when it is not one (then create records anew). */
@@ -188,6 +196,15 @@ export function parseFacts(stdout: string): Facts {
         break;
       case "foreign":
         f.foreign.push({ path: c[0], mentions: (c[1] ?? "").trim() });
+        break;
+      case "foreignbody":
+        (f.foreignContent ??= {})[c[0]] = Buffer.from(c[1] ?? "", "base64").toString("utf8");
+        break;
+      case "foreignunit":
+        (f.foreignEnabled ??= {})[c[0]] = (c[1] ?? "").trim();
+        break;
+      case "takenover":
+        f.takenOver = parseTakenOver(Buffer.from(c[0] ?? "", "base64").toString("utf8"));
         break;
       case "end":
         ended = true;

@@ -8,6 +8,7 @@ import { executable, readFacts, usersOf } from "./apply";
 import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
 import { Desired, persistOps, persistPathFor, plan, refuseIfFailed } from "./plan";
 import { FoundState, inputsSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
+import { backupOf, putBackOps, takenOverPath } from "./takeover";
 import { describeUsers } from "./usage";
 import { importIds } from "../../names";
 
@@ -20,7 +21,7 @@ function who(pf: PfFacts, host: string): string {
 }
 
 function desiredOf(i: SriovPfInputs): Desired {
-  return { numVfs: i.numVfs, autoprobe: i.autoprobe, persist: i.persist, mtu: i.mtu };
+  return { numVfs: i.numVfs, autoprobe: i.autoprobe, persist: i.persist, mtu: i.mtu, takeOver: i.takeOver };
 }
 
 function foundOf(pf: PfFacts): FoundState {
@@ -120,6 +121,12 @@ async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): 
   const found = outs.found ?? { numVfs: 0, autoprobe: true, mtu: 0 };
   const desired: Desired = { numVfs: found.numVfs, autoprobe: found.autoprobe, persist: "none" };
   const restoreMtu = applied.mtu !== undefined ? found.mtu : undefined;
+  // Hand-made files this resource took over go back once its own persistence is gone;
+  // whether they can is decided first, so a refusal changes nothing.
+  const taken = facts.takenOver ?? [];
+  const now = taken.length ? await host.readFiles(taken.flatMap((e) => [e.path, backupOf(e.path)])) : {};
+  const putBack = putBackOps(taken, now, now, { host: host.name, tools: facts.tools });
+  if (putBack.failures.length) throw new InputError(putBack.failures);
   if (!facts.pf) {
     // The device is gone (card removed): only the files this resource wrote remain to undo.
     const p = plan(facts, desired, { host: host.name, pciAddress: outs.pciAddress, driver: outs.driver });
@@ -131,12 +138,19 @@ async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): 
       restoreMtu,
     });
   }
+  await execute(host, putBack.ops, log(host.name, outs.pciAddress));
   // Every version of these files was rendered here: once they are gone, so are the copies kept of them,
-  // and the record of the PF as found.
-  const ours = [unitPath(outs.pciAddress), udevRulePath(outs.pciAddress), ...(outs.driver ? [modprobePath(outs.driver)] : [])];
-  await host.run(shScript('r="$1"; b="$2"; shift 2; rm -f -- "$r"; for f in "$@"; do [ -e "$f" ] || rm -f -- "$b$f"; done', foundPath(outs.pciAddress), BACKUP_DIR, ...ours), {
-    what: "remove the backup copies of this resource's files and the record of the PF as found",
-  });
+  // and the records of the PF as found and of what was taken over.
+  const ours = [
+    unitPath(outs.pciAddress),
+    udevRulePath(outs.pciAddress),
+    ...(outs.driver ? [modprobePath(outs.driver)] : []),
+    takenOverPath(outs.pciAddress),
+  ];
+  await host.run(
+    shScript('r="$1"; t="$2"; b="$3"; shift 3; rm -f -- "$r" "$t"; for f in "$@"; do [ -e "$f" ] || rm -f -- "$b$f"; done', foundPath(outs.pciAddress), takenOverPath(outs.pciAddress), BACKUP_DIR, ...ours),
+    { what: "remove the backup copies of this resource's files and the record of the PF as found" },
+  );
 }
 
 function observedInputs(facts: Facts, applied: SriovPfInputs): SriovPfInputs {

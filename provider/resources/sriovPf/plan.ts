@@ -9,6 +9,7 @@ import { unitName as vfUnitName } from "../virtualFunction/schema";
 import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, VfFacts } from "./facts";
 import { parseModprobe, PersistSettings, renderModprobe, renderUdevRule, renderUnit } from "./render";
 import { Persist } from "./schema";
+import { takeOverOps } from "./takeover";
 
 export type Op =
   | { kind: "run"; description: string; argv: string[]; vfWrite?: VfWrite }
@@ -29,6 +30,8 @@ export interface Desired {
   autoprobe: boolean;
   persist: Persist;
   mtu?: number;
+  /** Hand-made persistence files this resource replaces (absolute paths). */
+  takeOver?: string[];
 }
 
 export interface PlanOptions {
@@ -291,6 +294,25 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
   ops.push(...persistOps(facts, pci, pf.driver, desired, { host: opts.host, warnings, failures }));
   if (failures.length) return refused(failures, warnings);
 
+  // Persistence made by hand for this PF is replaced, as listed in takeOver, or refused: never two mechanisms.
+  if (desired.persist !== "none") {
+    const t = takeOverOps({
+      pf: { pciAddress: pci, netdevs: pf.netdevs.map((n) => n.name), driver: pf.driver },
+      persist: desired.persist,
+      takeOver: desired.takeOver ?? [],
+      foreign: facts.foreign,
+      contents: facts.foreignContent ?? {},
+      enabled: facts.foreignEnabled ?? {},
+      taken: facts.takenOver ?? [],
+      tools: facts.tools,
+      others: facts.candidates,
+      host: opts.host,
+    });
+    if (t.failures.length) return refused(t.failures, warnings);
+    ops.push(...t.ops);
+    warnings.push(...t.warnings);
+  }
+
   // Each VirtualFunction unit file on the host is a VF resource that wants its
   // settings back on the new VFs. restart, not try-restart: a unit that failed
   // while its VF was missing must run too. Units of VFs beyond the new count
@@ -304,11 +326,6 @@ export function plan(facts: Facts, desired: Desired, opts: PlanOptions): Plan {
       argv: ["systemctl", "restart", "--", ...reapply],
     });
 
-  if (desired.persist !== "none")
-    for (const f of facts.foreign)
-      warnings.push(
-        `${f.path} also sets VFs for this PF (it mentions ${f.mentions}); it and this resource's ${desired.persist} persistence both act at boot: remove it`,
-      );
   if (desired.persist === "modprobe") {
     const alsoHit = facts.candidates.filter((c) => c.driver === pf.driver && c.pciAddress !== pci);
     if (alsoHit.length)

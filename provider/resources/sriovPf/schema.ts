@@ -2,6 +2,7 @@
 // zod schemas do not survive provider serialization).
 import { z } from "zod";
 import { ifnameSchema, macSchema, pciAddressSchema } from "../../validate";
+import { takeOverKind } from "./takeover";
 
 export type Persist = "systemd" | "udev" | "modprobe" | "none";
 
@@ -19,6 +20,8 @@ export interface SriovPfInputs {
   mtu?: number;
   /** Change VFs even while running domains or active pool networks use them. */
   force: boolean;
+  /** Hand-made persistence files (absolute paths) this resource replaces with its own; delete puts them back. */
+  takeOver?: string[];
 }
 
 /** One virtual function as the host reports it (the SDK exports this type as is). */
@@ -69,6 +72,8 @@ export function selectorOf(i: Pick<SriovPfInputs, Selector>): { kind: Selector; 
   throw new Error("SriovPf: no PF selector in inputs");
 }
 
+const plainPath = (p: string) => !p.split("/").some((c, i) => (i > 0 && c === "") || c === "." || c === "..");
+
 export function inputsSchema() {
   const schema = z
     .object({
@@ -90,6 +95,21 @@ export function inputsSchema() {
         .refine((n) => Number.isInteger(n), "must be a whole number")
         .optional(),
       force: z.boolean().default(false),
+      takeOver: z
+        .array(
+          z
+            .string()
+            .refine((p) => p.startsWith("/"), "must be an absolute path (starting with /)")
+            .refine((p) => !/[\x00-\x1f\x7f]/.test(p), "must not contain control characters")
+            .refine(plainPath, 'must be a plain path (no "//", "." or ".." parts)')
+            .refine(
+              // Said only of a path that is otherwise right, so each wrong path gets one message.
+              (p) => !p.startsWith("/") || !plainPath(p) || takeOverKind(p) !== undefined,
+              "must be a udev rule (/etc/udev/rules.d/*.rules), a systemd unit (/etc/systemd/system/*.service), a modprobe option file (/etc/modprobe.d/*.conf) or rc.local (/etc/rc.local, /etc/rc.d/rc.local)",
+            ),
+          "must be a list of file paths",
+        )
+        .optional(),
     })
     .strict()
     .superRefine((v, ctx) => {
@@ -116,6 +136,19 @@ export function inputsSchema() {
             path: ["mtu"],
             message: 'is not kept across reboots with persist "modprobe"; use persist "systemd" or "udev", or set the MTU in the host\'s network configuration',
           });
+      }
+      if (Array.isArray(v.takeOver)) {
+        if (v.takeOver.length && v.persist === "none")
+          ctx.addIssue({
+            code: "custom",
+            path: ["takeOver"],
+            message: 'needs persist "systemd", "udev" or "modprobe": a hand-made file is replaced with this resource\'s own persistence, and persist "none" has none',
+          });
+        const seen = new Set<unknown>();
+        for (const p of v.takeOver) {
+          if (seen.has(p)) ctx.addIssue({ code: "custom", path: ["takeOver"], message: `lists ${String(p)} twice` });
+          seen.add(p);
+        }
       }
       // Runs even when a field is invalid, so every bad property is reported at once.
     }, { when: () => true });
