@@ -159,7 +159,10 @@ function adoptPf(inv: Inventory, pf: PfFound, notes: Note[]): AdoptedPf {
     });
   if (theirs.length > 1) notes.push({ about: pf.pciAddress, text: `${theirs.length} mechanisms set this PF's VF count at boot: they may disagree` });
   if (theirs.length && persist === "none")
-    notes.push({ about: pf.pciAddress, text: 'to have pulumi-sriov own persistence, set persist: "systemd" and remove the file above in the same change' });
+    notes.push({
+      about: pf.pciAddress,
+      text: `to have pulumi-sriov own persistence, set persist: "systemd" and takeOver: ${JSON.stringify(theirs.map((m) => m.path))} (preview then shows the replacement; delete puts the file back)`,
+    });
   if (persist === "none" && !theirs.length && pf.numVfs > 0)
     notes.push({ about: pf.pciAddress, text: `nothing brings these ${pf.numVfs} VFs back after a reboot; persist: "systemd" would` });
   const out: AdoptedPf = {
