@@ -10,7 +10,7 @@
 //   applied), and those of applied steps that put back what they did, newest
 //   first; regenerations (afterRestores) last, in plan order, once the files
 //   they derive from are back. What they put back is listed as applied.
-import { HostCommandError, HostError, PartialApplyError } from "./errors";
+import { HostCommandError, HostError, PartialApplyError, Undone } from "./errors";
 import type { Argv, CommandResult, RemoteHost } from "./host";
 import { quiet, Log } from "./log";
 import { BACKUP_DIR } from "./host";
@@ -127,6 +127,14 @@ export function describe(ops: readonly { description: string }[]): string[] {
 // Errors execute threw before anything was applied (the host is as it was).
 const untouched = new WeakSet<object>();
 
+// What the undo steps did, for every step failure execute threw.
+const undoReports = new WeakMap<object, Undone>();
+
+/** What the undo steps did after the step failure `e` (also when it was thrown bare). */
+export function undoReport(e: unknown): Undone | undefined {
+  return typeof e === "object" && e !== null ? undoReports.get(e) : undefined;
+}
+
 /** Whether `e` is a step failure from execute that left the host unchanged. */
 export function failedBeforeAnyChange(e: unknown): boolean {
   return typeof e === "object" && e !== null && untouched.has(e);
@@ -186,11 +194,15 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
     const note = undone.notes.length ? undone.notes.join("\n") : undefined;
     const err = cause(note);
     const all = [...applied, ...undone.done];
+    const report: Undone = { done: undone.done, failed: undone.notes, cause: cause() };
     if (all.length === 0) {
       untouched.add(err);
+      undoReports.set(err, report);
       throw err;
     }
-    throw new PartialApplyError(host.name, all, describe(ops.slice(i)), err, { done: undone.done, failed: undone.notes, cause: cause() });
+    const partial = new PartialApplyError(host.name, all, describe(ops.slice(i)), err, report);
+    undoReports.set(partial, report);
+    throw partial;
   };
   let i = 0;
   while (i < ops.length) {
