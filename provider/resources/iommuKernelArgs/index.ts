@@ -25,7 +25,7 @@ import { loadScript } from "../../scripts";
 import { Ctx, ResourceSpec } from "../../resource";
 import { hasEffect, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { detect, Detection } from "./detect";
-import { Facts, parseFacts, PENDING_RESTORE, probes } from "./facts";
+import { Facts, factsArgv, parseFacts, parseProbeOutput, PENDING_RESTORE } from "./facts";
 import { firstEntryArgs } from "./grub";
 import { parseGrubbyInfo } from "./grubby";
 import { health } from "./health";
@@ -44,13 +44,12 @@ function log(host: RemoteHost, message: string): void {
 
 /** Reads everything the resource needs in one round trip (without the health probes when only planning). */
 export async function readFacts(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
-  const ps = probes(opts);
-  const res = await host.batch(ps.map((p) => p.argv));
-  const byName: Record<string, CommandResult> = {};
-  ps.forEach((p, i) => (byName[p.name] = res[i]));
+  const r = await host.run(factsArgv(opts), { what: "read the boot configuration" });
+  const byName = parseProbeOutput(r.stdout);
   for (const name of ["cmdline", "files", "bootId"]) {
-    const r = byName[name];
-    if (r.code !== 0) throw new HostCommandError(host.name, `read ${name}`, r.code, r.stdout, r.stderr);
+    const p = byName[name];
+    if (!p) throw new HostError(host.name, `read ${name}: the facts script gave no result${r.stderr.trim() ? `\n${r.stderr.trim()}` : ""}`);
+    if (p.code !== 0) throw new HostCommandError(host.name, `read ${name}`, p.code, p.stdout, p.stderr);
   }
   return parseFacts(byName);
 }
