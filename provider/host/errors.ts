@@ -63,9 +63,19 @@ export class HostCommandError extends HostError {
   }
 }
 
+/** What the executor's undo steps did after a step failed. */
+export interface Undone {
+  /** What they put back (also listed in `applied`). */
+  done: string[];
+  /** The ones that failed, each with why. */
+  failed: string[];
+  /** The step's own failure, without the undo notes. */
+  cause: Error;
+}
+
 /** Lists what part of a multi-step change was applied before a step failed. */
 export class PartialApplyError extends Error {
-  constructor(readonly host: string, readonly applied: string[], readonly notApplied: string[], readonly cause: Error) {
+  constructor(readonly host: string, readonly applied: string[], readonly notApplied: string[], readonly cause: Error, readonly undone?: Undone) {
     super(
       redact(
         `${cause.message}\napplied on ${host}: ${applied.length ? applied.join("; ") : "nothing"}\nnot applied: ${notApplied.length ? notApplied.join("; ") : "nothing"}`,

@@ -6,10 +6,19 @@
 // - Files are written atomically (host.writeFile) or removed (with a backup).
 // - A failure is the bare cause when nothing was applied and nothing undone,
 //   otherwise a PartialApplyError listing what was and was not applied.
-import { HostCommandError, HostError, PartialApplyError } from "./errors";
+// - Undo steps run on a failure: the failed step's own (it may have half
+//   applied), and those of applied steps that put back what they did, newest
+//   first; regenerations (afterRestores) last, in plan order, once the files
+//   they derive from are back. What they put back is listed as applied.
+import { HostCommandError, HostError, PartialApplyError, Undone } from "./errors";
 import type { Argv, CommandResult, RemoteHost } from "./host";
 import { quiet, Log } from "./log";
-import { commandLine } from "./quote";
+import { BACKUP_DIR } from "./host";
+import { commandLine, shScript } from "./quote";
+import { loadScript } from "../scripts";
+
+const RESTORE_FILE = loadScript("restore-file");
+const KEEP_FILE = loadScript("keep-file");
 
 /** Puts back what a failed step (with the steps it depends on) took away. */
 export interface Undo {
@@ -20,6 +29,31 @@ export interface Undo {
   failed: string;
   /** Run after a successful undo; its own failure is ignored (e.g. waiting for udev). */
   settle?: Argv;
+  /**
+   * When it runs: this step failed ("failed", the default: it may have half
+   * applied), a later step failed ("later": it was applied), or either ("any").
+   */
+  on?: "failed" | "later" | "any";
+  /**
+   * A step that derives output from files earlier steps changed (update-grub,
+   * kernel-install): undone after the others, in plan order, by putting its
+   * output back or running it again once those files are back.
+   */
+  afterRestores?: boolean;
+}
+
+/**
+ * Puts a file back as it was before this run changed it, from the copy
+ * host.writeFile / removeFile kept under BACKUP_DIR (atomically, mode and
+ * owner kept); a file that did not exist is removed.
+ */
+export function restoreFromBackup(path: string, existed: boolean, description = `${existed ? "restored" : "removed"} ${path}`): Undo {
+  return { description, argv: shScript(RESTORE_FILE, path, existed ? BACKUP_DIR + path : ""), failed: description, on: "later" };
+}
+
+/** Runs `argv` after copying `path` under BACKUP_DIR, so that restoreFromBackup can put it back. */
+export function keepingCopy(path: string, argv: readonly string[]): string[] {
+  return shScript(KEEP_FILE, path, BACKUP_DIR + path, ...argv);
 }
 
 /** A command step. */
@@ -37,14 +71,16 @@ export interface Command {
   explain?: (r: CommandResult) => string;
   /** Turns a failure into the whole explanation (a driver's refusal); used instead of the command's output. */
   refusal?: (r: CommandResult) => string;
-  /** Run when this step fails. */
+  /** Reads its output once it exited 0: a problem returned fails the step (the whole message, as a HostError). */
+  check?: (r: CommandResult) => string | undefined;
+  /** Run when this step fails, or when a later one does (see Undo.on). */
   undo?: Undo;
 }
 
 export type Operation =
   | Command
-  | { kind: "write"; description: string; path: string; content: string }
-  | { kind: "remove"; description: string; path: string };
+  | { kind: "write"; description: string; path: string; content: string; undo?: Undo }
+  | { kind: "remove"; description: string; path: string; undo?: Undo };
 
 /**
  * What a resource's plan decides: the operations an up would run, or why it
@@ -91,6 +127,14 @@ export function describe(ops: readonly { description: string }[]): string[] {
 // Errors execute threw before anything was applied (the host is as it was).
 const untouched = new WeakSet<object>();
 
+// What the undo steps did, for every step failure execute threw.
+const undoReports = new WeakMap<object, Undone>();
+
+/** What the undo steps did after the step failure `e` (also when it was thrown bare). */
+export function undoReport(e: unknown): Undone | undefined {
+  return typeof e === "object" && e !== null ? undoReports.get(e) : undefined;
+}
+
 /** Whether `e` is a step failure from execute that left the host unchanged. */
 export function failedBeforeAnyChange(e: unknown): boolean {
   return typeof e === "object" && e !== null && untouched.has(e);
@@ -106,22 +150,59 @@ function failure(host: RemoteHost, op: Run, r: CommandResult, note?: string): Er
   return new HostCommandError(host.name, op.shown ?? commandLine(op.argv), r.code, r.stdout, r.stderr, what);
 }
 
-/** Runs the step's undo; returns what it added to the applied list, or a note for the message. */
+/** Runs one undo; returns what it put back, or a note for the message. */
 async function runUndo(host: RemoteHost, undo: Undo): Promise<{ done?: string; note?: string }> {
-  const back = await host.run(undo.argv, { allowFail: true });
+  let back: CommandResult;
+  try {
+    back = await host.run(undo.argv, { allowFail: true });
+  } catch (e) {
+    return { note: `${undo.failed}: ${(e as Error).message}` };
+  }
   if (back.code !== 0) return { note: `${undo.failed}: ${back.stderr.trim()}` };
   if (undo.settle) await host.run(undo.settle, { allowFail: true });
   return { done: undo.description };
 }
 
+/** The undos a failure of ops[failed] runs, in the order they run. */
+function undosFor(ops: readonly Operation[], failed: number): Undo[] {
+  const due: Undo[] = [];
+  ops.forEach((op, i) => {
+    const u = op.undo;
+    if (!u || i > failed) return;
+    const on = u.on ?? "failed";
+    if (i === failed ? on !== "later" : on !== "failed") due.push(u);
+  });
+  return [...due.filter((u) => !u.afterRestores).reverse(), ...due.filter((u) => u.afterRestores)];
+}
+
+async function undoAll(host: RemoteHost, undos: readonly Undo[]): Promise<{ done: string[]; notes: string[] }> {
+  const done: string[] = [];
+  const notes: string[] = [];
+  for (const u of undos) {
+    const r = await runUndo(host, u);
+    if (r.done) done.push(r.done);
+    if (r.note) notes.push(r.note);
+  }
+  return { done, notes };
+}
+
 export async function execute(host: RemoteHost, ops: readonly Operation[], log: Log = quiet): Promise<void> {
   const applied: string[] = [];
-  const fail = (i: number, cause: Error): never => {
-    if (applied.length === 0) {
-      untouched.add(cause);
-      throw cause;
+  // Undoes what is due, then throws: the bare cause when nothing was applied or undone.
+  const fail = async (i: number, cause: (note?: string) => Error): Promise<never> => {
+    const undone = await undoAll(host, undosFor(ops, i));
+    const note = undone.notes.length ? undone.notes.join("\n") : undefined;
+    const err = cause(note);
+    const all = [...applied, ...undone.done];
+    const report: Undone = { done: undone.done, failed: undone.notes, cause: cause() };
+    if (all.length === 0) {
+      untouched.add(err);
+      undoReports.set(err, report);
+      throw err;
     }
-    throw new PartialApplyError(host.name, applied, describe(ops.slice(i)), cause);
+    const partial = new PartialApplyError(host.name, all, describe(ops.slice(i)), err, report);
+    undoReports.set(partial, report);
+    throw partial;
   };
   let i = 0;
   while (i < ops.length) {
@@ -132,7 +213,7 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
         if (op.kind === "write") await host.writeFile(op.path, op.content);
         else await host.removeFile(op.path);
       } catch (e) {
-        fail(i, e as Error);
+        await fail(i, () => e as Error);
       }
       applied.push(op.description);
       i++;
@@ -145,8 +226,9 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
       log(op.description);
       results = [await host.run(op.argv, { stdin: op.stdin, allowFail: true })];
     } else {
+      // A checked step ends its round trip: what follows must not run if the check fails.
       let j = i;
-      while (j < ops.length && !isFileStep(ops[j]) && (ops[j] as Run).stdin === undefined) j++;
+      while (j < ops.length && !isFileStep(ops[j]) && (ops[j] as Run).stdin === undefined && (j === i || !(ops[j - 1] as Run).check)) j++;
       group = ops.slice(i, j) as Run[];
       for (const g of group) log(g.description);
       results = await host.batch(
@@ -156,14 +238,12 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
     }
     for (let k = 0; k < group.length; k++) {
       const r = results[k];
-      if (r.code === 0) {
+      const problem = r.code === 0 ? group[k].check?.(r) : undefined;
+      if (r.code === 0 && problem === undefined) {
         applied.push(group[k].description);
         continue;
       }
-      const undo = group[k].undo;
-      const undone = undo ? await runUndo(host, undo) : {};
-      if (undone.done) applied.push(undone.done);
-      fail(i + k, failure(host, group[k], r, undone.note));
+      await fail(i + k, (note) => (problem !== undefined ? new HostError(host.name, problem + (note ? `\n${note}` : "")) : failure(host, group[k], r, note)));
     }
     i += group.length;
   }

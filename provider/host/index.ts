@@ -18,7 +18,7 @@ export type { Argv, CommandResult } from "./host";
 export { closeAllConnections, closeConnection, sshStats, resetSshStats } from "./ssh";
 export * from "./errors";
 export { commandLine, quote, shScript } from "./quote";
-export { describe, execute, failedBeforeAnyChange, planOf, previewOf, refusal, refuseIfProblems } from "./execute";
+export { describe, execute, failedBeforeAnyChange, keepingCopy, planOf, previewOf, refusal, refuseIfProblems, restoreFromBackup, undoReport } from "./execute";
 export type { Command, Operation, Plan, Undo } from "./execute";
 export { loggerFor, logLine, quiet } from "./log";
 export type { Log } from "./log";

@@ -8,12 +8,13 @@ import * as path from "path";
 import { BACKUP_DIR, RemoteHost } from "../../provider/host/host";
 import { ExecResult, OpenChannel, Transport } from "../../provider/host/transport";
 import { localShell } from "../support/localShell";
+import { commandLine } from "../../provider/host/quote";
 import { lifecycle } from "../../provider/resource";
 import { UNKNOWN } from "../../provider/validate";
 import { spec, execute, observedInputs } from "../../provider/resources/iommuKernelArgs";
 import { argKey, hasEffect, missingArgs, splitCmdline } from "../../provider/resources/iommuKernelArgs/cmdline";
 import { detect } from "../../provider/resources/iommuKernelArgs/detect";
-import { Facts, parseFacts, probes } from "../../provider/resources/iommuKernelArgs/facts";
+import { Facts, factsArgv, parseFacts, parseProbeOutput, PROBES } from "../../provider/resources/iommuKernelArgs/facts";
 import { firstEntryArgs } from "../../provider/resources/iommuKernelArgs/grub";
 import { parseGrubbyInfo } from "../../provider/resources/iommuKernelArgs/grubby";
 import { acsWarnings, groupWarnings, health, parseRootPorts } from "../../provider/resources/iommuKernelArgs/health";
@@ -212,12 +213,26 @@ function labProbeOutput(): Record<string, ReturnType<typeof ok>> {
 describe("IommuKernelArgs facts and detection", () => {
   it("has one probe per fact and parses recorded output", () => {
     const out = labProbeOutput();
-    expect(probes().map((p) => p.name).sort()).to.deep.equal(Object.keys(out).sort());
+    expect([...PROBES].sort()).to.deep.equal(Object.keys(out).sort());
     const f = parseFacts(out);
     expect(f).to.deep.include({ hostname: "sriov-lab", cpuVendor: "intel", efi: false, grubReadsDropins: true, osPrettyName: "Debian GNU/Linux 12 (bookworm)" });
     expect(f.files["/etc/default/grub"]).to.contain('GRUB_CMDLINE_LINUX="console=ttyS0 intel_iommu=on"');
     expect(f.grubCfgs).to.deep.equal([{ path: "/boot/grub/grub.cfg", generated: true, bls: false }]);
     expect(f.kernels).to.deep.equal([{ version: "6.1.0-18-amd64", image: "/boot/vmlinuz-6.1.0-18-amd64" }]);
+  });
+
+  it("the facts script, run on this machine, gives every probe a result and the framed files back", async () => {
+    const r = await localShell(commandLine(factsArgv()));
+    expect(r.code, r.stderr.toString()).to.equal(0);
+    const byName = parseProbeOutput(r.stdout.toString());
+    expect(Object.keys(byName)).to.deep.equal([...PROBES]);
+    expect(byName.cmdline).to.deep.include({ code: 0, stdout: fs.readFileSync("/proc/cmdline", "utf8") });
+    const f = parseFacts(byName);
+    expect(f.hostname).to.equal(os.hostname());
+    expect(f.bootId).to.equal(fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim());
+    if (fs.existsSync("/etc/default/grub")) expect(f.files["/etc/default/grub"]).to.equal(fs.readFileSync("/etc/default/grub", "utf8"));
+    const planning = parseProbeOutput((await localShell(commandLine(factsArgv({ health: false })))).stdout.toString());
+    expect(Object.keys(planning)).to.not.include.members(["groups", "kernelLog", "lspci"]);
   });
 
   it("detects GRUB with evidence and regenerates with update-grub", () => {

@@ -18,7 +18,15 @@ function shellcheck(args: string[]): { status: number | null; output: string } {
 
 describe("shell scripts", () => {
   it("ships the host-side programs", () => {
-    expect(shipped).to.include.members(["sriov-pf-facts.sh", "sriov-pf-usage.sh", "virtual-function-facts.sh"]);
+    expect(shipped).to.include.members([
+      "sriov-pf-facts.sh",
+      "sriov-pf-usage.sh",
+      "virtual-function-facts.sh",
+      "iommu-kernel-args-facts.sh",
+      "iommu-kernel-args-entries.sh",
+      "keep-file.sh",
+      "restore-file.sh",
+    ]);
   });
 
   // The host runs them with `sh`, which may be dash or busybox: POSIX only.

@@ -1,11 +1,12 @@
-// What the resource needs to know about a host, read in one round trip: the
-// probes are argument vectors for one `host.batch`, and `parseFacts` turns
-// their output into Facts without touching the host (so it is testable with
-// recorded output).
+// What the resource needs to know about a host, read in one round trip: one
+// run of provider/scripts/iommu-kernel-args-facts.sh, whose probes'
+// results `parseProbeOutput` separates and `parseFacts` turns into Facts
+// without touching the host (so it is testable with recorded output).
 import { RECORD_DIR, type Argv, type CommandResult } from "../../host/host";
 import { shScript } from "../../host/quote";
+import { loadScript } from "../../scripts";
+import { firstEntryArgs, GRUB_DROPIN_DIR, GRUB_MAIN } from "./grub";
 import { KernelEntry, parseGrubbyInfo } from "./grubby";
-import { firstEntryArgs } from "./grub";
 import { Restore, restoreFrom } from "./restore";
 
 export const KERNEL_CMDLINE = "/etc/kernel/cmdline";
@@ -74,71 +75,50 @@ export interface Facts {
   lspciBridges: string;
 }
 
-const PATH_FIX = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; ';
-
-const FILES_SCRIPT =
-  PATH_FIX +
-  'for f in /etc/default/grub /etc/default/grub.d/*.cfg "$@"; do [ -f "$f" ] || continue; printf "%s\\t" "$f"; base64 -w0 < "$f" || exit 1; echo; done';
-
 const HEALTH_PROBES = ["iommuClass", "groups", "acpi", "kernelLog", "lspci"];
+
+/** The probes iommu-kernel-args-facts.sh runs, in order; planning alone leaves out the health probes. */
+export const PROBES = [
+  "hostname",
+  "pending",
+  "cmdline",
+  "bootId",
+  "cpu",
+  "os",
+  "efi",
+  "tools",
+  "files",
+  "dropins",
+  "grubcfg",
+  "bls",
+  "grubby",
+  "proxmox",
+  "kernels",
+  "bootPath",
+  ...HEALTH_PROBES,
+] as const;
 
 /** Create's record of what it replaces in the boot configuration, kept until delete. */
 export const PENDING_RESTORE = `${RECORD_DIR}/iommu-kernel-args.json`;
 
-/** The probes, by name; each an argv for one batch. Planning alone can leave out the health probes. */
-export function probes(opts: { health?: boolean } = {}): { name: string; argv: Argv }[] {
-  const all: { name: string; argv: Argv }[] = [
-    { name: "hostname", argv: ["uname", "-n"] },
-    { name: "pending", argv: shScript('[ -f "$1" ] && base64 -w0 < "$1"; true', PENDING_RESTORE) },
-    { name: "cmdline", argv: ["cat", "/proc/cmdline"] },
-    { name: "bootId", argv: ["cat", "/proc/sys/kernel/random/boot_id"] },
-    { name: "cpu", argv: shScript("grep -m1 -E '^(vendor_id|CPU implementer)' /proc/cpuinfo; true") },
-    { name: "os", argv: shScript("cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null; true") },
-    {
-      name: "efi",
-      argv: shScript(
-        'if [ -d /sys/firmware/efi ]; then echo efi; f=/sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f; [ -r "$f" ] && tail -c +5 "$f" | tr -d "\\000"; fi; true',
-      ),
-    },
-    { name: "tools", argv: shScript(PATH_FIX + 'for t in "$@"; do p=$(command -v "$t" 2>/dev/null) && echo "$t $p"; done; true', ...TOOLS) },
-    { name: "files", argv: shScript(FILES_SCRIPT, KERNEL_CMDLINE, LIB_KERNEL_CMDLINE, PROXMOX_BOOT_UUIDS) },
-    {
-      name: "dropins",
-      argv: shScript(PATH_FIX + 'm=$(command -v grub-mkconfig || command -v grub2-mkconfig) && grep -q "default/grub.d" "$m" && echo yes; true'),
-    },
-    {
-      name: "grubcfg",
-      argv: shScript(
-        'for f in /boot/grub/grub.cfg /boot/grub2/grub.cfg /boot/efi/EFI/*/grub.cfg /efi/EFI/*/grub.cfg; do [ -f "$f" ] || continue; g=0; b=0; grep -q "BEGIN /etc/grub.d" "$f" && g=1; grep -q "blscfg" "$f" && b=1; l=$(grep -m1 -E "^[[:space:]]*(linux|linux16|linuxefi)[[:space:]]" "$f"); printf "%s %s %s\\t%s\\n" "$g" "$b" "$f" "$l"; done; true',
-      ),
-    },
-    { name: "bls", argv: shScript("ls /boot/loader/entries/*.conf 2>/dev/null | wc -l") },
-    { name: "grubby", argv: shScript(PATH_FIX + "command -v grubby >/dev/null && grubby --info=ALL 2>/dev/null; true") },
-    { name: "proxmox", argv: shScript(PATH_FIX + "command -v proxmox-boot-tool >/dev/null && proxmox-boot-tool status 2>&1; true") },
-    {
-      name: "kernels",
-      argv: shScript(
-        'm=/usr/lib/modules; [ -d $m ] || m=/lib/modules; for d in $m/*; do v=${d##*/}; if [ -f "$d/vmlinuz" ]; then echo "$v $d/vmlinuz"; elif [ -f "/boot/vmlinuz-$v" ]; then echo "$v /boot/vmlinuz-$v"; fi; done; true',
-      ),
-    },
-    { name: "bootPath", argv: shScript(PATH_FIX + "command -v bootctl >/dev/null && [ -d /sys/firmware/efi ] && bootctl --print-boot-path 2>/dev/null; true") },
-    { name: "iommuClass", argv: shScript("ls /sys/class/iommu 2>/dev/null; true") },
-    {
-      name: "groups",
-      argv: shScript(
-        'for d in /sys/kernel/iommu_groups/*/devices/*; do [ -e "$d" ] || continue; g=${d%/devices/*}; echo "${g##*/} ${d##*/} $(cat "$d/class" 2>/dev/null)"; done; true',
-      ),
-    },
-    { name: "acpi", argv: shScript("for t in DMAR IVRS; do [ -e /sys/firmware/acpi/tables/$t ] && echo $t; done; true") },
-    {
-      name: "kernelLog",
-      argv: shScript(
-        '(dmesg 2>/dev/null || journalctl -k -b --no-pager -q 2>/dev/null) | grep -E "DMAR|AMD-Vi|IOMMU|iommu|Unknown kernel command line|ACS" | tail -n 400; true',
-      ),
-    },
-    { name: "lspci", argv: shScript(PATH_FIX + "command -v lspci >/dev/null && lspci -vvv -D -d ::0604 2>/dev/null; true") },
-  ];
-  return opts.health === false ? all.filter((p) => !HEALTH_PROBES.includes(p.name)) : all;
+const FACTS_SCRIPT = loadScript("iommu-kernel-args-facts");
+
+/** The one command that reads every fact (without the health probes when only planning). */
+export function factsArgv(opts: { health?: boolean } = {}): Argv {
+  const more = [KERNEL_CMDLINE, LIB_KERNEL_CMDLINE, PROXMOX_BOOT_UUIDS];
+  return shScript(FACTS_SCRIPT, opts.health === false ? "no" : "yes", PENDING_RESTORE, GRUB_MAIN, GRUB_DROPIN_DIR, String(more.length), ...more, ...TOOLS);
+}
+
+/** The script's lines, "<probe> <code> <base64 stdout> <base64 stderr>", by probe. */
+export function parseProbeOutput(out: string): Record<string, CommandResult> {
+  const byName: Record<string, CommandResult> = {};
+  const text = (b64: string | undefined) => Buffer.from(b64 ?? "", "base64").toString("utf8");
+  for (const line of out.split("\n")) {
+    const [name, code, o, e] = line.split(" ");
+    if (!name || code === undefined) continue;
+    byName[name] = { code: Number(code), stdout: text(o), stderr: text(e) };
+  }
+  return byName;
 }
 
 function parseOsRelease(text: string): Record<string, string> {

@@ -3,11 +3,29 @@
 // planned operations with rollback, rebooting); the decisions are in the
 // pure modules next to it.
 import { Connection } from "../../connection";
-import { closeConnection, CommandResult, HostCommandError, HostError, HostKeyError, loggerFor, previewOf, RemoteHost, shScript } from "../../host";
+import {
+  closeConnection,
+  Command,
+  commandLine,
+  CommandResult,
+  execute as runOps,
+  HostCommandError,
+  HostError,
+  HostKeyError,
+  keepingCopy,
+  loggerFor,
+  Operation,
+  previewOf,
+  RemoteHost,
+  restoreFromBackup,
+  shScript,
+  undoReport,
+} from "../../host";
+import { loadScript } from "../../scripts";
 import { Ctx, ResourceSpec } from "../../resource";
 import { hasEffect, missingArgs, sameArg, splitCmdline } from "./cmdline";
 import { detect, Detection } from "./detect";
-import { Facts, parseFacts, PENDING_RESTORE, probes } from "./facts";
+import { Facts, factsArgv, parseFacts, parseProbeOutput, PENDING_RESTORE } from "./facts";
 import { firstEntryArgs } from "./grub";
 import { parseGrubbyInfo } from "./grubby";
 import { health } from "./health";
@@ -18,19 +36,21 @@ import { importIds } from "../../names";
 
 export type { Inputs, Outputs } from "./schema";
 
+/** Lists the boot entries' options lines (verifying systemd-boot entries). */
+const ENTRIES_SCRIPT = loadScript("iommu-kernel-args-entries");
+
 function log(host: RemoteHost, message: string): void {
   loggerFor("iommuKernelArgs", undefined, host.name)(message);
 }
 
 /** Reads everything the resource needs in one round trip (without the health probes when only planning). */
 export async function readFacts(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
-  const ps = probes(opts);
-  const res = await host.batch(ps.map((p) => p.argv));
-  const byName: Record<string, CommandResult> = {};
-  ps.forEach((p, i) => (byName[p.name] = res[i]));
+  const r = await host.run(factsArgv(opts), { what: "read the boot configuration" });
+  const byName = parseProbeOutput(r.stdout);
   for (const name of ["cmdline", "files", "bootId"]) {
-    const r = byName[name];
-    if (r.code !== 0) throw new HostCommandError(host.name, `read ${name}`, r.code, r.stdout, r.stderr);
+    const p = byName[name];
+    if (!p) throw new HostError(host.name, `read ${name}: the facts script gave no result${r.stderr.trim() ? `\n${r.stderr.trim()}` : ""}`);
+    if (p.code !== 0) throw new HostCommandError(host.name, `read ${name}`, p.code, p.stdout, p.stderr);
   }
   return parseFacts(byName);
 }
@@ -44,32 +64,85 @@ function wantedArgs(host: RemoteHost, inputs: Inputs, f: Facts): string[] {
   return desiredArgs(inputs, f.cpuVendor);
 }
 
-async function verify(host: RemoteHost, op: Extract<Op, { kind: "verify" }>): Promise<void> {
+/** Reads back what a verify step checks; the problem, if any, fails the step. */
+function verifyStep(host: RemoteHost, op: Extract<Op, { kind: "verify" }>): Command {
   const problems = (args: string[], where: string) => verifyProblem(op, args, where);
-  let issue: string | undefined;
-  if (op.check === "grubCfg") {
-    const text = (await host.readFiles([op.path!]))[op.path!];
-    const args = text === null ? undefined : firstEntryArgs(text);
-    issue = args === undefined ? `${op.path} has no linux line after regeneration` : problems(args, `the first entry of ${op.path}`);
-  } else if (op.check === "grubby") {
-    const r = await host.run(["grubby", "--info=ALL"]);
-    issue = parseGrubbyInfo(r.stdout)
-      .map((k) => problems(k.args, `the boot entry of ${k.kernel}`))
-      .filter(Boolean)
-      .join("; ");
-  } else {
-    const r = await host.run(shScript('for f in "$1"/loader/entries/*.conf; do [ -f "$f" ] && grep -H "^options" "$f"; done; true', op.path!));
-    const found: string[] = [];
-    for (const line of r.stdout.split("\n")) {
-      const m = /^(.*\.conf):options\s+(.*)$/.exec(line);
-      if (!m || !(op.versions ?? []).some((v) => m[1].includes(v))) continue;
-      found.push(m[1]);
-      issue ??= problems(splitCmdline(m[2]), m[1]);
+  const failed = (issue: string | undefined) => (issue ? `${op.description} failed: ${issue}` : undefined);
+  if (op.check === "grubCfg")
+    return {
+      description: op.description,
+      argv: shScript('[ ! -e "$1" ] || cat -- "$1"', op.path!),
+      check: (r) => {
+        const args = firstEntryArgs(r.stdout);
+        return failed(args === undefined ? `${op.path} has no linux line after regeneration` : problems(args, `the first entry of ${op.path}`));
+      },
+    };
+  if (op.check === "grubby")
+    return {
+      description: op.description,
+      argv: ["grubby", "--info=ALL"],
+      // A failing grubby reads as it always has: the command alone.
+      explain: () => "",
+      check: (r) =>
+        failed(
+          parseGrubbyInfo(r.stdout)
+            .map((k) => problems(k.args, `the boot entry of ${k.kernel}`))
+            .filter(Boolean)
+            .join("; "),
+        ),
+    };
+  return {
+    description: op.description,
+    argv: shScript(ENTRIES_SCRIPT, op.path!),
+    check: (r) => {
+      const found: string[] = [];
+      let issue: string | undefined;
+      for (const line of r.stdout.split("\n")) {
+        const m = /^(.*\.conf):options\s+(.*)$/.exec(line);
+        if (!m || !(op.versions ?? []).some((v) => m[1].includes(v))) continue;
+        found.push(m[1]);
+        issue ??= problems(splitCmdline(m[2]), m[1]);
+      }
+      // Unified kernel images carry their command line inside; there is nothing to read back then.
+      if (!found.length) log(host, `no Type #1 boot entries under ${op.path}/loader/entries to check (unified kernel images?)`);
+      return failed(issue);
+    },
+  };
+}
+
+/**
+ * The plan's operations as the shared executor runs them. Every change has
+ * an undo for when a later step fails: files come back from the copies
+ * written before them, a rewritten grub.cfg from the copy kept before its
+ * regeneration, and commands that regenerated boot entries run again (or
+ * their inverse) once the files are back.
+ */
+export function executable(host: RemoteHost, ops: readonly Op[]): Operation[] {
+  const kept = new Set<string>();
+  return ops.map((op): Operation => {
+    switch (op.kind) {
+      case "write":
+        return { kind: "write", path: op.path, content: op.content, description: op.description, undo: restoreFromBackup(op.path, op.previous !== null) };
+      case "remove":
+        return { kind: "remove", path: op.path, description: op.description, undo: restoreFromBackup(op.path, true) };
+      case "verify":
+        return verifyStep(host, op);
+      case "run": {
+        const step: Command = { description: op.description, argv: op.argv };
+        if (op.rewrites && !kept.has(op.rewrites)) {
+          kept.add(op.rewrites);
+          step.argv = keepingCopy(op.rewrites, op.argv);
+          step.shown = commandLine(op.argv);
+          step.undo = { ...restoreFromBackup(op.rewrites, true), on: "any", afterRestores: true };
+        } else if (op.rollback) {
+          const argv = op.rollback === "rerun" ? op.argv : op.rollback;
+          const what = `ran ${argv.join(" ")}`;
+          step.undo = { description: what, argv, failed: what, on: "any", afterRestores: true };
+        }
+        return step;
+      }
     }
-    // Unified kernel images carry their command line inside; there is nothing to read back then.
-    if (!found.length) log(host, `no Type #1 boot entries under ${op.path}/loader/entries to check (unified kernel images?)`);
-  }
-  if (issue) throw new HostError(host.name, `${op.description} failed: ${issue}`);
+  });
 }
 
 /**
@@ -79,23 +152,11 @@ async function verify(host: RemoteHost, op: Extract<Op, { kind: "verify" }>): Pr
  * what was restored.
  */
 export async function execute(host: RemoteHost, ops: readonly Op[]): Promise<void> {
-  const done: Op[] = [];
-  const kept = new Map<string, string | null>();
-  for (const op of ops) {
-    try {
-      log(host, op.description);
-      if (op.kind === "write") await host.writeFile(op.path, op.content);
-      else if (op.kind === "remove") await host.removeFile(op.path);
-      else if (op.kind === "run") {
-        if (op.rewrites && !kept.has(op.rewrites)) kept.set(op.rewrites, (await host.readFiles([op.rewrites]))[op.rewrites]);
-        await host.run(op.argv, { what: op.description });
-      } else await verify(host, op);
-      done.push(op);
-    } catch (e) {
-      const restored = await rollback(host, done, op, kept);
-      const err = e as Error;
-      throw new RollbackError(host.name, err, restored.done, restored.failed);
-    }
+  try {
+    await runOps(host, executable(host, ops), loggerFor("iommuKernelArgs", undefined, host.name));
+  } catch (e) {
+    const u = undoReport(e);
+    throw new RollbackError(host.name, u ? u.cause : (e as Error), u?.done ?? [], u?.failed ?? []);
   }
 }
 
@@ -112,36 +173,6 @@ class RollbackError extends Error {
     );
     this.name = cause.name === "HostCommandError" ? "RegenerationError" : "ApplyError";
   }
-}
-
-async function rollback(host: RemoteHost, done: readonly Op[], failed: Op, kept: Map<string, string | null>): Promise<{ done: string[]; failed: string[] }> {
-  const ok: string[] = [];
-  const bad: string[] = [];
-  const attempt = async (what: string, fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-      ok.push(what);
-    } catch (e) {
-      bad.push(`${what}: ${(e as Error).message}`);
-    }
-  };
-  for (const op of [...done].reverse()) {
-    if (op.kind === "write") await attempt(op.previous === null ? `removed ${op.path}` : `restored ${op.path}`, () => host.restoreFile(op.path, op.previous));
-    if (op.kind === "remove") await attempt(`restored ${op.path}`, () => host.restoreFile(op.path, op.previous));
-  }
-  for (const [path, content] of kept) {
-    if (content === null) continue;
-    await attempt(`restored ${path}`, async () => {
-      const now = (await host.readFiles([path]))[path];
-      if (now !== content) await host.writeFile(path, content);
-    });
-  }
-  const reruns = [...done, failed].filter((op): op is Extract<Op, { kind: "run" }> => op.kind === "run" && op.rollback !== undefined);
-  for (const op of reruns) {
-    const argv = op.rollback === "rerun" ? op.argv : op.rollback!;
-    await attempt(`ran ${argv.join(" ")}`, () => host.run(argv));
-  }
-  return { done: ok, failed: bad };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
