@@ -26,8 +26,10 @@
 import { z } from "zod";
 import type { ConnectionArgs, IommuKernelArgsInputs, SriovHostArgs, SriovHostPfArgs, SriovHostPoolNetworkArgs } from "../../sdk";
 import { validateSriovHostArgs } from "../../sdk/host";
-import type { inputsSchema as kernelInputsSchema } from "../../provider/resources/iommuKernelArgs/schema";
-import type { inputsSchema as vfInputsSchema } from "../../provider/resources/virtualFunction/schema";
+import { inputsSchema as kernelInputsSchema } from "../../provider/resources/iommuKernelArgs/schema";
+import { inputsSchema as pfInputsSchema } from "../../provider/resources/sriovPf/schema";
+import { inputsSchema as poolInputsSchema } from "../../provider/resources/vfPoolNetwork/schema";
+import { inputsSchema as vfInputsSchema } from "../../provider/resources/virtualFunction/schema";
 
 /** Connection fields that are secrets: refused in plain configuration. */
 export const SECRET_FIELDS = ["password", "privateKey", "privateKeyPassword"] as const;
@@ -127,6 +129,19 @@ export class FleetConfigError extends Error {
 // ---------------------------------------------------------------------------
 // Schemas (built per call).
 
+/** One field of a resource's input schema, without its default. */
+function providerField(schema: () => z.ZodType, key: string): z.ZodType {
+  let f = (schema() as unknown as z.ZodObject).shape[key] as z.ZodType;
+  if (!f) throw new Error(`no field ${key} in the resource schema`);
+  while (f instanceof z.ZodDefault || f instanceof z.ZodOptional) f = f.unwrap() as z.ZodType;
+  return f;
+}
+
+/** Fields of a resource's input schema, each optional and without its default. */
+function providerFields(schema: () => z.ZodType, keys: readonly string[]): Record<string, z.ZodType> {
+  return Object.fromEntries(keys.map((k) => [k, providerField(schema, k).optional()]));
+}
+
 function schemas() {
   const int = (what = "a whole number") => z.number({ message: `must be ${what}` }).int(`must be ${what}`);
   const bool = () => z.boolean({ message: "must be true or false" });
@@ -143,57 +158,31 @@ function schemas() {
   };
   const proxy = z.object(endpoint).strict();
   const connection = z.object({ ...endpoint, proxy: proxy.optional() }).strict();
-  const vfAttrs = {
-    vlan: int().optional(),
-    qos: int().optional(),
-    vlanProtocol: z.enum(["802.1Q", "802.1ad"], 'must be "802.1Q" or "802.1ad"').optional(),
-    spoofCheck: bool().optional(),
-    trust: bool().optional(),
-    linkState: z.enum(["auto", "enable", "disable"], "must be auto, enable or disable").optional(),
-    minTxRate: int("a whole number of Mbit/s").optional(),
-    maxTxRate: int("a whole number of Mbit/s").optional(),
-    driver: z.enum(["default", "vfio-pci"], 'must be "default" or "vfio-pci"').optional(),
-    persist: bool().optional(),
-  };
+  // Resource settings are checked by the resources' own field schemas, so a
+  // bad value reads the same here as in the resource (defaults stay unset
+  // until the hosts are resolved).
+  const vfAttrs = providerFields(vfInputsSchema, ["vlan", "qos", "vlanProtocol", "spoofCheck", "trust", "linkState", "minTxRate", "maxTxRate", "driver", "persist"]);
   const vfTemplate = z.object(vfAttrs).strict();
-  const vfOverride = z.object({ index: int().min(0, "must be 0 or more"), mac: str().optional(), ...vfAttrs }).strict();
+  const vfOverride = z.object({ index: providerField(vfInputsSchema, "index"), ...providerFields(vfInputsSchema, ["mac"]), ...vfAttrs }).strict();
   const pfSettings = {
-    autoprobe: bool().optional(),
-    persist: z.enum(["systemd", "udev", "modprobe", "none"], "must be systemd, udev, modprobe or none").optional(),
-    mtu: int().optional(),
-    force: bool().optional(),
+    ...providerFields(pfInputsSchema, ["autoprobe", "persist", "mtu", "force"]),
     vfTemplate: vfTemplate.optional(),
     manageVfs: bool().optional(),
   };
   const pf = z
     .object({
-      interface: str().optional(),
-      pciAddress: str().optional(),
-      macAddress: str().optional(),
-      numVfs: int().min(0, "must be 0 or more"),
+      ...providerFields(pfInputsSchema, ["interface", "pciAddress", "macAddress", "takeOver"]),
+      numVfs: providerField(pfInputsSchema, "numVfs"),
       vfs: z.array(vfOverride).optional(),
-      takeOver: z.array(str()).optional(),
       ...pfSettings,
     })
     .strict();
-  const kernelArgs = z
-    .object({
-      iommu: z.enum(["auto", "intel", "amd", "none"], "must be auto, intel, amd or none").optional(),
-      passthrough: bool().optional(),
-      extraArgs: z.array(str()).optional(),
-      bootloader: z.enum(["auto", "grub", "grub2-bls", "systemd-boot", "proxmox"], "must be auto, grub, grub2-bls, systemd-boot or proxmox").optional(),
-      reboot: z.enum(["never", "ifNeeded"], "must be never or ifNeeded").optional(),
-      rebootTimeoutSeconds: int().min(1, "must be positive").optional(),
-    })
-    .strict();
+  const kernelArgs = z.object(providerFields(kernelInputsSchema, ["iommu", "passthrough", "extraArgs", "bootloader", "reboot", "rebootTimeoutSeconds"])).strict();
   const poolNetwork = z
     .object({
-      name: str(),
-      pf: str(),
-      vlan: int().optional(),
-      autostart: bool().optional(),
-      libvirtUri: str().optional(),
-      force: bool().optional(),
+      name: providerField(poolInputsSchema, "name"),
+      pf: str(), // one of this host's PFs, by the key it is listed with
+      ...providerFields(poolInputsSchema, ["vlan", "autostart", "libvirtUri", "force"]),
     })
     .strict();
   const host = z

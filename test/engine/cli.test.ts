@@ -90,7 +90,7 @@ describe("pulumi preview of the lab stack when the host does not answer", functi
     expect(seconds, "preview time (s)").to.be.below(120);
   });
 
-  it("bad values fail the preview with the provider's check errors, every bad property of the resource named", async () => {
+  it("bad values fail the preview before any resource, named by their place in the configuration, in the resources' own words", async () => {
     const config = labConfig(await closedPort());
     const host = (config[`${PROJECT}:hosts`] as any[])[0];
     host.pfs[0].vfs[0].vlan = 5000;
@@ -103,9 +103,10 @@ describe("pulumi preview of the lab stack when the host does not answer", functi
     );
     expect(e, "preview fails").to.be.instanceOf(Error);
     const text = e!.message;
-    expect(text).to.include("resource 'lab-0000-01-00.0-vf0': property vlan value {5000} has a problem: must be 0–4095");
-    expect(text).to.match(/resource 'lab-0000-01-00\.0-vf0': property mac value \{01:00:5e:00:00:01\} has a problem: must be a unicast MAC/);
-    expect(text).to.not.match(/vf[123]': property/);
+    // The same texts VirtualFunction's check gives for these values.
+    expect(text).to.include("hosts[0].pfs[0].vfs[0].vlan: must be 0–4095");
+    expect(text).to.include("hosts[0].pfs[0].vfs[0].mac: must be a unicast MAC (the first octet's low bit is the multicast bit)");
+    expect(text).to.not.match(/vfs\[[123]\]/);
     expect(text).to.not.include(KEY_BODY);
   });
 });

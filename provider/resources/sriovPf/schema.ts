@@ -82,7 +82,7 @@ export function inputsSchema() {
       // Any MAC: a PF's address is unicast, but refusing others here helps no one.
       macAddress: macSchema().optional(),
       numVfs: z
-        .number()
+        .number({ message: "must be a whole number" })
         .min(0, "must be 0 or more")
         .max(65535, "must be at most 65535 (the PCIe TotalVFs field is 16 bits)")
         .refine((n) => Number.isInteger(n), "must be a whole number"),
