@@ -285,10 +285,10 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
     const f = await readFacts(host, { health: false });
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
-    // A refusal is raised as it always was: preview shows it as not checked.
+    // A refusal shows as `refused: …` lines, as every resource's does; create and update raise it.
     const p = plan(f, det, wanted, emptyRestore(), []);
-    refuseIfPlanError(p, host.name);
     const lines = previewOf(p);
+    if (p.problems.length) return lines;
     if (inputs.reboot === "ifNeeded" && rebootRequired(f.cmdline, wanted))
       lines.push(`reboot ${host.name} (the running kernel lacks ${missingArgs(splitCmdline(f.cmdline), wanted).join(" ")}) and check /proc/cmdline`);
     return lines;
