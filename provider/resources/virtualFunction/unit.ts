@@ -56,7 +56,9 @@ export function unitScript(pfPci: string, index: number, d: Resolved): string[] 
       `o=$(cat $v/driver_override 2>/dev/null); if [ -n "$o" ] && [ "$o" != "(null)" ]; then echo > $v/driver_override; [ ! -e $v/driver ] || echo $vf > $v/driver/unbind; echo $vf > /sys/bus/pci/drivers_probe || rc=1; fi`,
     );
     if (d.mac !== ZERO_MAC) {
-      const waitNetdev = `m=0; while [ -z "$(ls $v/net 2>/dev/null)" ] && [ $m -lt ${PROBE_WAIT_SECONDS * 5} ]; do m=$((m+1)); sleep 0.2; done`;
+      // Until its address can be read: a new interface is renamed by udev
+      // right after it appears (slowly at boot), and a read during the rename finds nothing.
+      const waitNetdev = `m=0; while [ -z "$(cat $v/net/*/address 2>/dev/null)" ] && [ $m -lt ${PROBE_WAIT_SECONDS * 5} ]; do m=$((m+1)); sleep 0.2; done`;
       lines.push(
         // At boot the VF driver may still be probing: wait for its interface.
         `if [ "$(cat $p/sriov_drivers_autoprobe 2>/dev/null)" = 1 ]; then ${waitNetdev}; fi`,
