@@ -56,7 +56,7 @@ const NOT_CHECKED = "(not checked)";
 export const IMPORT_ID = "importId";
 
 /** Preview lines that would change the host (not warnings, not "not checked"). */
-function hostChangesIn(lines: readonly string[]): string[] {
+export function hostChangesIn(lines: readonly string[]): string[] {
   return lines.filter((l) => !l.startsWith("warning: ") && !l.startsWith(NOT_CHECKED));
 }
 

@@ -5,7 +5,7 @@
 // same code that will apply it.
 import type { Connection } from "../connection";
 import { hostFor, RemoteHost, shScript } from "../host";
-import { Ctx, ResourceSpec } from "../resource";
+import { Ctx, hostChangesIn, ResourceSpec } from "../resource";
 import { detect } from "../resources/iommuKernelArgs/detect";
 import { configuredNow } from "../resources/iommuKernelArgs/plan";
 import { readFacts as readKernelFacts } from "../resources/iommuKernelArgs";
@@ -55,7 +55,7 @@ async function check(ctx: Ctx, resource: string, kind: string, raw: Record<strin
   const parsed = s.schema().safeParse(raw);
   if (!parsed.success) return { resource, changes: [], error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
   try {
-    return { resource, changes: (await s.plan!(ctx, parsed.data)).filter((l) => !l.startsWith("warning: ")) };
+    return { resource, changes: hostChangesIn(await s.plan!(ctx, parsed.data)) };
   } catch (e) {
     return { resource, changes: [], error: (e as Error).message };
   }

@@ -6,8 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { BACKUP_DIR, RemoteHost } from "../../provider/host/host";
-import { ExecResult, OpenChannel, Transport } from "../../provider/host/transport";
-import { localShell } from "../support/localShell";
+import { localShell, localTransport } from "../support/localShell";
 import { commandLine } from "../../provider/host/quote";
 import { lifecycle } from "../../provider/resource";
 import { UNKNOWN } from "../../provider/validate";
@@ -427,20 +426,9 @@ describe("IommuKernelArgs grub.cfg reading", () => {
 // ---- the executor, on a local shell ---------------------------------------------
 
 /** Runs commands with the local /bin/sh, as the SSH transport runs them remotely. */
-class LocalTransport implements Transport {
-  readonly name = "root@local-test:22";
-  readonly needsSudo = false;
-  exec(command: string, stdin?: Buffer | string): Promise<ExecResult> {
-    return localShell(command, stdin);
-  }
-  open(): Promise<OpenChannel> {
-    throw new Error("not used");
-  }
-}
-
 describe("IommuKernelArgs executor rollback (local shell)", () => {
   let dir: string;
-  const host = new RemoteHost(new LocalTransport());
+  const host = new RemoteHost(localTransport("root@local-test:22"));
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "iommu-exec-"));
   });
