@@ -14,6 +14,7 @@
 import { Client } from "ssh2";
 import type { BenchConnection, VfAttrs } from "./program";
 import { sleep } from "../../lab/process";
+import type { HostCounts } from "./hostcount";
 
 export interface NaiveStep {
   name: string;
@@ -92,6 +93,8 @@ export interface NaiveResult {
   bytesSent: number;
   bytesReceived: number;
   steps: { name: string; ms: number }[];
+  /** Counted on the host around the run (HostCounter.around). */
+  host?: HostCounts;
 }
 
 
@@ -214,4 +217,27 @@ export async function runNaive(c: BenchConnection, steps: NaiveStep[]): Promise<
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed) throw failed.reason;
   return { wallMs: performance.now() - t0, ...counters, steps: timings };
+}
+
+/**
+ * The physical limit of the same work: the naive steps' commands, in order,
+ * as one shell script (stopping at the first failure), a step's stdin as a
+ * here-document.
+ */
+export function oneScript(steps: NaiveStep[]): string {
+  const lines = ["set -e"];
+  for (const s of steps) {
+    if (s.stdin === undefined) lines.push(s.command);
+    else lines.push(`${s.command} <<'BENCH_EOF'`, s.stdin.replace(/\n$/, ""), "BENCH_EOF");
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** That script over one SSH connection: dial, one command, disconnect. */
+export async function runScript(c: BenchConnection, steps: NaiveStep[]): Promise<NaiveResult> {
+  const counters = newCounters();
+  const t0 = performance.now();
+  await runOne(c, { name: "one script", command: oneScript(steps) }, counters);
+  const wallMs = performance.now() - t0;
+  return { wallMs, ...counters, steps: [{ name: "one script", ms: wallMs }] };
 }

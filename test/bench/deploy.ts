@@ -12,6 +12,7 @@
 // which is the module instance every resource's handler uses.
 import * as pulumi from "@pulumi/pulumi";
 import { EngineOptions, ProviderLike, ProviderProcess, Props } from "../support/engine";
+import type { HostCounter, HostCounts } from "./hostcount";
 
 export interface TransportStats {
   handshakes: number;
@@ -108,6 +109,8 @@ export interface ResourceRun {
   /** With `attribute`: this resource's SSH commands (round trips) and handshakes. */
   commands?: number;
   handshakes?: number;
+  /** With `attribute` and `counter`: the host's work for this resource. */
+  host?: HostCounts;
 }
 
 export interface UpOptions {
@@ -117,6 +120,8 @@ export interface UpOptions {
    * is then not what the engine would take).
    */
   attribute?: boolean;
+  /** With `attribute`: also count the host's work per resource (ResourceRun.host). */
+  counter?: HostCounter;
   /** Record every host command with its duration (RunResult.trace). */
   trace?: boolean;
 }
@@ -130,6 +135,8 @@ export interface RunResult {
   calls: Record<string, number>;
   stats: SshStats;
   trace?: TraceEntry[];
+  /** Counted on the host around the whole run (HostCounter.around). */
+  host?: HostCounts;
 }
 
 export class DeployError extends Error {
@@ -208,12 +215,16 @@ export class BenchStack {
       if (opts.attribute) {
         let before = (await readStats(p)).total;
         for (const r of resources) {
+          const hostBefore = await opts.counter?.read();
           const run = one(r);
           done.set(r.name, run);
           await run.catch(() => undefined);
           const now = (await readStats(p)).total;
           const last = runs[runs.length - 1];
-          if (last?.name === r.name) Object.assign(last, { commands: now.commands - before.commands, handshakes: now.handshakes - before.handshakes });
+          if (last?.name === r.name) {
+            Object.assign(last, { commands: now.commands - before.commands, handshakes: now.handshakes - before.handshakes });
+            if (hostBefore) last.host = await opts.counter!.since(hostBefore);
+          }
           before = now;
         }
       } else {

@@ -13,17 +13,26 @@
 import * as fs from "fs";
 import * as path from "path";
 import { attachLab, describeLab, LabHost, startLab } from "./lab";
-import { chained, criticalPath, naiveSteps, NaiveResult, runNaive } from "./baseline";
+import { chained, criticalPath, naiveSteps, NaiveResult, runNaive, runScript } from "./baseline";
+import { HostCounter, HostCounts } from "./hostcount";
 import { measureOpCost } from "./opcost";
 import { TestSshd } from "../support/sshd";
 import { BenchResource, BenchStack, RunResult, StateEntry } from "./deploy";
 import { fingerprint, fingerprintDiff, labPfs, normalizeGrubCfg, rememberPristine, resetByHand, verifyConfigured } from "./hostops";
 import { NetPath } from "./netpath";
 import { BenchConnection, hostResources, NUM_VFS, vfAttrs } from "./program";
-import { checkTargets, LatencyRow, machine, markdown, Results } from "./report";
+import { checkTargets, LatencyRow, machine, markdown, readmeTable, Results, withReadmeTable } from "./report";
 import { METHOD } from "./method";
 
 const ROOT = path.resolve(__dirname, "..", "..");
+const DEFAULT_OUT = path.join(__dirname, "RESULTS.md");
+const README = path.join(ROOT, "README.md");
+
+/** Writes the report; the README's table too when the report goes to its usual place. */
+function writeReport(results: Results, out: string): void {
+  fs.writeFileSync(out, markdown(results, METHOD));
+  if (path.resolve(out) === DEFAULT_OUT) fs.writeFileSync(README, withReadmeTable(fs.readFileSync(README, "utf8"), readmeTable(results)));
+}
 
 interface Args {
   rtts: number[];
@@ -50,7 +59,7 @@ function numbers(v: string | undefined, what: string): number[] {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rtts: [0, 20, 50], fleet: [1, 2, 4, 8], fleetRtt: 50, baseline: true, perResource: true, out: path.join(__dirname, "RESULTS.md") };
+  const a: Args = { rtts: [0, 20, 50], fleet: [1, 2, 4, 8], fleetRtt: 50, baseline: true, perResource: true, out: DEFAULT_OUT };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === "--rtt") a.rtts = numbers(argv[++i], "--rtt");
@@ -78,11 +87,13 @@ function summary(r: RunResult): string {
   const ops = r.resources.reduce<Record<string, number>>((m, x) => ((m[x.op] = (m[x.op] ?? 0) + 1), m), {});
   return `${secs(r.wallMs)}, ${t.handshakes} handshakes, ${t.commands} round trips, ${t.bytesSent}/${t.bytesReceived} bytes; ${Object.entries(ops)
     .map(([k, v]) => `${v} ${k}`)
-    .join(", ")} [${r.resources.map((x) => `${x.name} ${secs(x.ms)}`).join(", ")}]`;
+    .join(", ")} [${r.resources.map((x) => `${x.name} ${secs(x.ms)}`).join(", ")}]${hostSummary(r.host)}`;
 }
 
+const hostSummary = (h: HostCounts | undefined) => (h ? `; host: ${h.processes} processes, ${h.reloads} daemon-reloads, ${h.settles} udev settles` : "");
+
 function naiveSummary(r: NaiveResult): string {
-  return `${secs(r.wallMs)}, ${r.handshakes} handshakes (${r.dialAttempts} dials), ${r.commands} round trips, ${r.bytesSent}/${r.bytesReceived} bytes`;
+  return `${secs(r.wallMs)}, ${r.handshakes} handshakes (${r.dialAttempts} dials), ${r.commands} round trips, ${r.bytesSent}/${r.bytesReceived} bytes${hostSummary(r.host)}`;
 }
 
 /** The state entry as it would be for the same resource reached through another endpoint. */
@@ -105,9 +116,8 @@ async function main(): Promise<number> {
   }
   if (args.fromJson) {
     const saved = JSON.parse(fs.readFileSync(args.fromJson, "utf8")) as Results;
-    const md = markdown(saved, METHOD);
-    process.stdout.write(md + "\n");
-    if (args.out) fs.writeFileSync(args.out, md);
+    process.stdout.write(markdown(saved, METHOD) + "\n");
+    if (args.out) writeReport(saved, args.out);
     return 0;
   }
   const results: Results = {
@@ -130,6 +140,7 @@ async function main(): Promise<number> {
   }
   let net: NetPath | undefined;
   let sshd: TestSshd | undefined;
+  let counter: HostCounter | undefined;
   try {
     results.labBootSeconds = vm.bootSeconds;
     results.lab = await describeLab(vm);
@@ -138,6 +149,10 @@ async function main(): Promise<number> {
     await resetByHand(vm, ["sriov-bench", "sriov-bench-h0", "sriov-bench-h1"]);
     await normalizeGrubCfg(vm);
     const pristine = await fingerprint(vm);
+    counter = await HostCounter.install(vm);
+    results.hostCountOverhead = counter.overhead;
+    log(`host counters installed; one reading starts ${counter.overhead} processes (subtracted)`);
+    const counted = counter.around.bind(counter);
     const endpoints = Math.max(1, ...args.fleet);
     // OpenSSH on this machine, behind the same path: the protocol's own round trips, without the emulated guest's CPU.
     sshd = await TestSshd.start({ passwordAuth: false });
@@ -176,17 +191,17 @@ async function main(): Promise<number> {
       log(`== RTT ${rtt} ms (measured ${measured.toFixed(1)} ms)`);
       const resources = program(conn(0));
       const stack = new BenchStack({ cwd: ROOT });
-      const configure = await stack.up(resources, { trace: rtt === args.rtts[0] });
+      const configure = await counted(() => stack.up(resources, { trace: rtt === args.rtts[0] }));
       if (configure.trace) results.configureTrace = configure.trace;
       log(`pulumi-sriov configure: ${summary(configure)}`);
       const problems = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
       if (problems.length) throw new Error(`the provider's configuration is not on the host:\n  ${problems.join("\n  ")}`);
-      const noop = await stack.up(resources);
+      const noop = await counted(() => stack.up(resources));
       log(`pulumi-sriov no-op: ${summary(noop)}`);
       const changed = noop.resources.filter((r) => r.op !== "same");
       if (changed.length) results.notes.push(`no-op re-run at ${rtt} ms changed: ${changed.map((r) => `${r.name} (${r.op})`).join(", ")}`);
       if (rtt === args.rtts[0] && args.perResource) {
-        const attributed = await stack.up(resources, { attribute: true });
+        const attributed = await stack.up(resources, { attribute: true, counter });
         results.noopPerResource = attributed.resources;
         const silent = [...new Set(attributed.resources.filter((r) => r.commands === 0).map((r) => r.kind))];
         if (silent.length)
@@ -196,7 +211,7 @@ async function main(): Promise<number> {
           );
         log(`no-op, one resource at a time: ${attributed.resources.map((r) => `${r.name} ${r.commands}`).join(", ")}`);
       }
-      const destroy = await stack.destroy(resources);
+      const destroy = await counted(() => stack.destroy(resources));
       log(`pulumi-sriov destroy: ${summary(destroy)}`);
       await backToPristine(`pulumi-sriov destroy at ${rtt} ms`, ["sriov-bench"]);
       const row: LatencyRow = { rttTarget: rtt, rttMeasured: measured, ours: { configure, noop, destroy } };
@@ -211,13 +226,16 @@ async function main(): Promise<number> {
         const steps = naiveSteps({ pfIfname: pfs[0].ifname, numVfs: NUM_VFS, vfs: vfList, networkName: "sriov-bench" });
         results.naiveSteps = steps.length;
         results.naiveCritical = criticalPath(steps);
-        for (const variant of ["parallel", "chained"] as const) {
-          const naive = await runNaive(conn(0), variant === "parallel" ? steps : chained(steps));
-          log(`naive configure (${variant}): ${naiveSummary(naive)} → ratio ${(naive.wallMs / configure.wallMs).toFixed(2)}×`);
+        for (const variant of ["parallel", "chained", "one script"] as const) {
+          const naive = await counted(() =>
+            variant === "one script" ? runScript(conn(0), steps) : runNaive(conn(0), variant === "parallel" ? steps : chained(steps)),
+          );
+          log(`naive configure (${variant}): ${naiveSummary(naive)} → ours / that: ${(configure.wallMs / naive.wallMs).toFixed(2)}× the time`);
           const np = await verifyConfigured(vm, pfs[0], vfList, "sriov-bench", { kernelArgs: true });
           if (np.length) throw new Error(`the naive configuration is not on the host:\n  ${np.join("\n  ")}`);
           if (variant === "parallel") row.naive = naive;
-          else row.naiveChained = naive;
+          else if (variant === "chained") row.naiveChained = naive;
+          else row.oneScript = naive;
           await resetByHand(vm, ["sriov-bench"]);
           await backToPristine(`the naive run (${variant}) at ${rtt} ms`, ["sriov-bench"]);
         }
@@ -229,7 +247,7 @@ async function main(): Promise<number> {
       await net.setRtt(0);
       const resources = program(conn(0));
       const stack = new BenchStack({ cwd: ROOT });
-      const attributed = await stack.up(resources, { attribute: true });
+      const attributed = await stack.up(resources, { attribute: true, counter });
       results.configurePerResource = attributed.resources;
       log(`configure, one resource at a time: ${attributed.resources.map((r) => `${r.name} ${r.commands}`).join(", ")}`);
       await stack.destroy(resources);
@@ -307,6 +325,7 @@ async function main(): Promise<number> {
       "IommuKernelArgs uses reboot \"never\": the bench measures planning and writing the arguments (update-grub included), not a reboot.",
     );
   } finally {
+    await counter?.uninstall().catch((e) => log(`host counters: uninstall failed: ${e}`));
     await net?.close();
     await sshd?.stop();
     await vm.stop();
@@ -315,7 +334,7 @@ async function main(): Promise<number> {
   const md = markdown(results, METHOD);
   process.stdout.write("\n" + md + "\n");
   if (args.out) {
-    fs.writeFileSync(args.out, md);
+    writeReport(results, args.out);
     const json = args.out.replace(/\.md$/, "") + ".json";
     fs.writeFileSync(json, JSON.stringify(results, (k, v) => (k === "trace" && Array.isArray(v) ? undefined : v), 1) + "\n");
     log(`wrote ${path.relative(process.cwd(), args.out)} and ${path.relative(process.cwd(), json)}`);

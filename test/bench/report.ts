@@ -4,6 +4,7 @@ import * as os from "os";
 import type { NaiveResult } from "./baseline";
 import type { OpCost } from "./opcost";
 import type { ResourceRun, RunResult, TraceEntry } from "./deploy";
+import type { HostCounts } from "./hostcount";
 
 export interface Machine {
   date: string;
@@ -47,6 +48,8 @@ export interface LatencyRow {
   naive?: NaiveResult;
   /** Naive, each step after the one before. */
   naiveChained?: NaiveResult;
+  /** The physical limit: the naive steps as one shell script over one connection. */
+  oneScript?: NaiveResult;
   /** On the lab guest. */
   opCost?: OpCost;
   /** On OpenSSH on this machine, behind the same path. */
@@ -76,6 +79,8 @@ export interface Results {
   /** Naive steps, and how many lie on its longest dependency chain. */
   naiveSteps?: number;
   naiveCritical?: number;
+  /** Processes one reading of the host counters starts (subtracted from every count). */
+  hostCountOverhead?: number;
   /** Host commands of the first configure run, with durations. */
   configureTrace?: TraceEntry[];
   notes: string[];
@@ -128,57 +133,105 @@ export function checkTargets(r: Results): TargetCheck[] {
       `${noops.map((n) => `${ourStats(n).commands} round trips / ${n.resources.length} resources`).join("; ")}` +
       (worst !== undefined ? `; one resource at a time: at most ${worst} per resource` : ""),
   });
-  const at50 = r.rows.find((row) => row.rttTarget === 50);
-  if (at50?.naive || at50?.naiveChained) {
-    const ours = at50.ours.configure.wallMs;
-    const ratios = [at50.naive, at50.naiveChained].filter((x): x is NaiveResult => !!x).map((x) => x.wallMs / ours);
-    const best = Math.min(...ratios);
-    const net = networkEstimates(r).find((e) => e.rtt === 50);
+  for (const [rtt, want] of [[0, 1.5], [50, 2]] as const) {
+    const row = r.rows.find((x) => x.rttTarget === rtt);
+    const naive = row && [row.naive, row.naiveChained].filter((x): x is NaiveResult => !!x).sort((x, y) => x.wallMs - y.wallMs)[0];
+    if (!row || !naive) continue;
+    const got = naive.wallMs / row.ours.configure.wallMs;
     out.push({
-      target: "full configuration ≥ 10× faster than the naive baseline at 50 ms",
-      met: best >= 10,
-      detail:
-        `measured wall time: naive ${at50.naive ? `in parallel ${s(at50.naive.wallMs)} s` : ""}${at50.naive && at50.naiveChained ? ", " : ""}` +
-        `${at50.naiveChained ? `chained ${s(at50.naiveChained.wallMs)} s` : ""} vs ${s(ours)} s = ${ratios.map((x) => `${x.toFixed(2)}×`).join(" / ")}` +
-        (net
-          ? `; network share alone (per-operation cost × critical-path counts): naive ${net.naiveParallel !== undefined ? `${s(net.naiveParallel)} s in parallel, ` : ""}` +
-            `${s(net.naiveChained)} s chained vs ${s(net.oursConfigure)} s = ${net.naiveParallel !== undefined ? `${(net.naiveParallel / net.oursConfigure).toFixed(1)}× / ` : ""}${(net.naiveChained / net.oursConfigure).toFixed(1)}×`
-          : ""),
+      target: `configure ≥ ${want}× faster than the naive script at ${rtt} ms`,
+      met: got >= want,
+      detail: `naive (the faster of its two runs) ${s(naive.wallMs)} s / pulumi-sriov ${s(row.ours.configure.wallMs)} s = ${got.toFixed(2)}×`,
     });
   }
+  const limits = r.rows.filter((x) => x.oneScript);
+  if (limits.length)
+    out.push({
+      target: "configure within 1.5× of the one-script physical limit",
+      met: limits.every((x) => x.ours.configure.wallMs / x.oneScript!.wallMs <= 1.5),
+      detail: limits
+        .map((x) => `${x.rttTarget} ms: ${s(x.ours.configure.wallMs)} s / ${s(x.oneScript!.wallMs)} s = ${(x.ours.configure.wallMs / x.oneScript!.wallMs).toFixed(2)}×`)
+        .join("; "),
+    });
+  const vfs = (r.configurePerResource ?? []).filter((x) => x.kind === "VirtualFunction");
+  if (vfs.length)
+    out.push({
+      target: "each VirtualFunction create under 1 s (one resource at a time, 0 ms)",
+      met: vfs.every((x) => x.ms < 1000),
+      detail: vfs.map((x) => `${x.name} ${s(x.ms)} s`).join(", "),
+    });
+  const noopHost = r.rows.filter((x) => x.ours.noop.host);
+  const worstProcs = r.noopPerResource?.reduce((m, x) => Math.max(m, x.host?.processes ?? 0), 0);
+  if (noopHost.length)
+    out.push({
+      target: "no-op re-run: under 5 host processes per resource",
+      met:
+        noopHost.every((x) => x.ours.noop.host!.processes / x.ours.noop.resources.length < 5) &&
+        (r.noopPerResource?.every((x) => (x.host?.processes ?? 0) < 5) ?? true),
+      detail:
+        noopHost.map((x) => `${x.rttTarget} ms: ${x.ours.noop.host!.processes} processes / ${x.ours.noop.resources.length} resources`).join("; ") +
+        (worstProcs !== undefined && r.noopPerResource?.some((x) => x.host) ? `; one resource at a time: at most ${worstProcs}` : ""),
+    });
   return out;
 }
 
 export function latencyTable(r: Results): string {
   const lines = [
-    "| RTT (set / measured) | run | SSH handshakes | round trips (commands) | bytes sent / received | wall time |",
-    "|---|---|---:|---:|---:|---:|",
+    "| RTT (set / measured) | run | SSH handshakes | round trips (commands) | bytes sent / received | host processes | daemon-reloads | udev settles | wall time |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of r.rows) {
     const rtt = `${row.rttTarget} ms / ${row.rttMeasured.toFixed(1)} ms`;
     const c = ourStats(row.ours.configure);
     const n = ourStats(row.ours.noop);
     lines.push(
-      `| ${rtt} | pulumi-sriov: configure (${row.ours.configure.resources.length} resources) | ${c.handshakes} | ${c.commands} | ${kb(c.bytesSent)} KiB / ${kb(c.bytesReceived)} KiB | ${s(row.ours.configure.wallMs)} s |`,
-      `| ${rtt} | pulumi-sriov: no-op re-run (check + diff) | ${n.handshakes} | ${n.commands} | ${kb(n.bytesSent)} KiB / ${kb(n.bytesReceived)} KiB | ${s(row.ours.noop.wallMs)} s |`,
+      `| ${rtt} | pulumi-sriov: configure (${row.ours.configure.resources.length} resources) | ${c.handshakes} | ${c.commands} | ${kb(c.bytesSent)} KiB / ${kb(c.bytesReceived)} KiB | ${hostCells(row.ours.configure.host)} | ${s(row.ours.configure.wallMs)} s |`,
+      `| ${rtt} | pulumi-sriov: no-op re-run (check + diff) | ${n.handshakes} | ${n.commands} | ${kb(n.bytesSent)} KiB / ${kb(n.bytesReceived)} KiB | ${hostCells(row.ours.noop.host)} | ${s(row.ours.noop.wallMs)} s |`,
     );
-    for (const [label, v] of [
-      ["naive, a connection per command, independent steps at once", row.naive],
-      ["naive, a connection per command, one after another", row.naiveChained],
-    ] as const) {
-      if (!v) continue;
+    for (const [label, v] of baselines(row)) {
       const dials = v.dialAttempts > v.handshakes ? ` (${v.dialAttempts} dials)` : "";
       lines.push(
-        `| ${rtt} | ${label}: configure | ${v.handshakes}${dials} | ${v.commands} | ${kb(v.bytesSent)} KiB / ${kb(v.bytesReceived)} KiB | ${s(v.wallMs)} s |`,
-        `| ${rtt} | **ratio: that / pulumi-sriov configure** | ${(v.handshakes / Math.max(1, c.handshakes)).toFixed(0)}× | ${(v.commands / Math.max(1, c.commands)).toFixed(2)}× |  | **${(v.wallMs / row.ours.configure.wallMs).toFixed(2)}×** |`,
+        `| ${rtt} | ${label}: configure | ${v.handshakes}${dials} | ${v.commands} | ${kb(v.bytesSent)} KiB / ${kb(v.bytesReceived)} KiB | ${hostCells(v.host)} | ${s(v.wallMs)} s |`,
       );
     }
     if (row.ours.destroy) {
       const d = ourStats(row.ours.destroy);
-      lines.push(`| ${rtt} | pulumi-sriov: destroy | ${d.handshakes} | ${d.commands} | ${kb(d.bytesSent)} KiB / ${kb(d.bytesReceived)} KiB | ${s(row.ours.destroy.wallMs)} s |`);
+      lines.push(
+        `| ${rtt} | pulumi-sriov: destroy | ${d.handshakes} | ${d.commands} | ${kb(d.bytesSent)} KiB / ${kb(d.bytesReceived)} KiB | ${hostCells(row.ours.destroy.host)} | ${s(row.ours.destroy.wallMs)} s |`,
+      );
     }
   }
   return lines.join("\n");
+}
+
+const hostCells = (h: HostCounts | undefined) => (h ? `${h.processes} | ${h.reloads} | ${h.settles}` : "– | – | –");
+
+const BASELINES = [
+  ["naive, a connection per command, independent steps at once", "naive"],
+  ["naive, a connection per command, one after another", "naiveChained"],
+  ["physical limit: the same commands as one script over one connection", "oneScript"],
+] as const;
+
+function baselines(row: LatencyRow): [string, NaiveResult][] {
+  return BASELINES.flatMap(([label, k]) => (row[k] ? [[label, row[k]!] as [string, NaiveResult]] : []));
+}
+
+const times = (ours: number, theirs: number | undefined) => (theirs ? `${(ours / theirs).toFixed(2)}×` : "–");
+
+/** pulumi-sriov's configure as a multiple of each baseline's: wall time and host processes (below 1 is less). */
+export function ratioTable(r: Results): string {
+  const lines = [
+    "| RTT | pulumi-sriov configure against | wall time: ours / that | host processes: ours / that | round trips: ours / that | SSH handshakes: ours / that |",
+    "|---|---|---:|---:|---:|---:|",
+  ];
+  for (const row of r.rows) {
+    const ours = row.ours.configure;
+    for (const [label, v] of baselines(row))
+      lines.push(
+        `| ${row.rttTarget} ms | ${label} | **${times(ours.wallMs, v.wallMs)}** | ${ours.host && v.host ? times(ours.host.processes, v.host.processes) : "–"} | ${times(ours.stats.total.commands, v.commands)} | ${times(ours.stats.total.handshakes, v.handshakes)} |`,
+      );
+  }
+  return lines.length > 2 ? lines.join("\n") : "";
 }
 
 export interface NetworkEstimate {
@@ -257,8 +310,12 @@ export function opCostTable(r: Results): string {
 }
 
 export function perResourceTable(runs: ResourceRun[]): string {
-  const lines = ["| resource | kind | operation | round trips | handshakes |", "|---|---|---|---:|---:|"];
-  for (const x of runs) lines.push(`| ${x.name} | ${x.kind} | ${x.op} | ${x.commands ?? "?"} | ${x.handshakes ?? "?"} |`);
+  const lines = [
+    "| resource | kind | operation | round trips | handshakes | host processes | daemon-reloads | udev settles | time |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const x of runs)
+    lines.push(`| ${x.name} | ${x.kind} | ${x.op} | ${x.commands ?? "?"} | ${x.handshakes ?? "?"} | ${hostCells(x.host)} | ${s(x.ms)} s |`);
   return lines.join("\n");
 }
 
@@ -322,16 +379,13 @@ export function reading(r: Results): string[] {
   const row50 = r.rows.find((x) => x.rttTarget === 50);
   if (at50 && row50) {
     const c = row50.ours.configure.stats.total.commands;
-    const dH = at50.dFresh - at50.dPooled;
-    const need = Math.floor((at50.naiveChained / 10 - dH) / at50.dPooled);
     out.push(
       `The network share at 50 ms: pulumi-sriov ${s(at50.oursConfigure)} s (1 handshake + ${c} round trips on its critical path, ` +
         `${at50.dPooled.toFixed(0)} ms each), the naive script ${s(at50.naiveChained)} s chained` +
         (at50.naiveParallel !== undefined ? ` or ${s(at50.naiveParallel)} s with independent steps at once` : "") +
         `: ${(at50.naiveChained / at50.oursConfigure).toFixed(1)}× against the chained script even on a host whose work cost nothing. ` +
         `One handshake instead of ${r.naiveSteps ?? "many"} is the gain; the ${c} round trips, all on the critical path (every create reads the host again ` +
-        `after Check's plan read it, writes under the host lock take a lock channel each, and the VFs take the lock in turn), give most of it back. ` +
-        `10× against the chained script at 50 ms needs about ${Math.max(0, need)} round trips on the critical path.`,
+        `after Check's plan read it, writes under the host lock take a lock channel each, and the VFs take the lock in turn), give most of it back.`,
     );
   }
   const noop = r.rows.map((x) => x.ours.noop.stats.total.commands);
@@ -341,6 +395,38 @@ export function reading(r: Results): string[] {
         "(IommuKernelArgs, SriovPf and VfPoolNetwork read the host once each in Check; VirtualFunction's Check reads nothing).",
     );
   return out;
+}
+
+/** The README's benchmark section body: when, where, and the main rows at each RTT with their counts. */
+export function readmeTable(r: Results): string {
+  const m = r.machine;
+  const lines = [
+    `Taken ${m.date} on ${m.nproc} CPUs (${m.cpu}), Node.js ${m.node.replace(/^v(\d+).*/, "$1")}, ${m.qemu.replace(/ \(.*\)$/, "")} under TCG, load average at start ${m.loadAtStart}; host counts read on the lab guest:`,
+    "",
+    "| RTT | run | SSH handshakes | round trips | host processes | daemon-reloads | udev settles | wall time |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const row of r.rows) {
+    const runs: [string, { handshakes: number; commands: number }, HostCounts | undefined, number][] = [
+      [`pulumi-sriov: configure (${row.ours.configure.resources.length} resources)`, ourStats(row.ours.configure), row.ours.configure.host, row.ours.configure.wallMs],
+      ["pulumi-sriov: no-op re-run", ourStats(row.ours.noop), row.ours.noop.host, row.ours.noop.wallMs],
+      ...baselines(row).map(([label, v]): [string, NaiveResult, HostCounts | undefined, number] => [label, v, v.host, v.wallMs]),
+    ];
+    for (const [label, t, h, ms] of runs) lines.push(`| ${row.rttTarget} ms | ${label} | ${t.handshakes} | ${t.commands} | ${hostCells(h)} | ${s(ms)} s |`);
+  }
+  lines.push("", ...checkTargets(r).map((t) => `- ${t.met ? "Met" : "**Not met**"}: ${t.target} (${t.detail}).`));
+  return lines.join("\n");
+}
+
+export const README_START = "<!-- bench results: written by npm run bench -->";
+export const README_END = "<!-- end of bench results -->";
+
+/** `readme` with the text between the markers replaced by `table`; throws when the markers are missing. */
+export function withReadmeTable(readme: string, table: string): string {
+  const a = readme.indexOf(README_START);
+  const b = readme.indexOf(README_END);
+  if (a < 0 || b < a) throw new Error("README.md has no bench results markers");
+  return readme.slice(0, a + README_START.length) + "\n" + table + "\n" + readme.slice(b);
 }
 
 export function markdown(r: Results, method: string): string {
@@ -364,6 +450,16 @@ export function markdown(r: Results, method: string): string {
     latencyTable(r),
     "",
   ];
+  const ratios = ratioTable(r);
+  if (ratios)
+    parts.push(
+      "### pulumi-sriov's configure as a multiple of each baseline",
+      "",
+      "Below 1× is less than the baseline (faster, fewer processes). The physical limit does the naive script's work (the same commands) in one shell script over one SSH connection: the least the host can do for this configuration without the provider's persistence, verification, backups and records.",
+      "",
+      ratios,
+      "",
+    );
   const time = timeTable(r);
   if (time) parts.push("### Where the time goes", "", time, "");
   const cost = opCostTable(r);
