@@ -4,8 +4,9 @@
 //   processes  the `processes` line of /proc/stat (every fork and clone the
 //              kernel made), minus what one reading of the counters starts
 //              (calibrated once: back-to-back readings with nothing between)
-//   reloads    systemd daemon-reloads: manager reloads logged by PID 1
-//              ("Reloading finished in …") in the journal since the start
+//   reloads    systemd daemon-reloads: manager reloads logged by PID 1 in
+//              the journal since the start ("Reloading." on systemd 252,
+//              "Reloading..." on later ones, which add a "finished" line)
 //   settles    `udevadm settle` runs: /usr/bin/udevadm is bind-mounted over
 //              by a two-line sh wrapper that appends a line to a log and
 //              execs the real binary (exec, so no extra process; the
@@ -18,7 +19,8 @@ export interface HostCounts {
   settles: number;
 }
 
-const DIR = "/run/bench-host-counts";
+// Not under /run: it is mounted noexec, and the wrapper must run.
+const DIR = "/var/lib/bench-host-counts";
 const SETTLES = `${DIR}/settles`;
 
 // Shell builtins apart from journalctl: /proc/stat first, so the reading's
@@ -26,7 +28,7 @@ const SETTLES = `${DIR}/settles`;
 // two readings of `processes` and are calibrated out.
 const READ = [
   'while read -r k v _; do [ "$k" = processes ] && break; done < /proc/stat; echo "processes $v"',
-  `echo "reloads $(journalctl -q -o cat _PID=1 --since=@$(cat ${DIR}/since) --grep='^Reloading finished' | wc -l)"`,
+  `echo "reloads $(journalctl -q -o cat _PID=1 --since=@$(cat ${DIR}/since) --grep='^Reloading\\.+$' | wc -l)"`,
   `n=0; if [ -e ${SETTLES} ]; then while read -r _; do n=$((n + 1)); done < ${SETTLES}; fi; echo "settles $n"`,
 ].join("\n");
 
