@@ -2,7 +2,7 @@
 // batches of commands in one round trip, atomic file writes, and the host
 // lock. Resources talk to hosts only through this class.
 import { AsyncLocalStorage } from "async_hooks";
-import { createHash } from "crypto";
+import { createHash, randomBytes } from "crypto";
 import { appendFileSync } from "fs";
 import { HostCommandError, HostError } from "./errors";
 import { commandLine, shScript } from "./quote";
@@ -82,21 +82,22 @@ export class RemoteHost {
    */
   async batch(cmds: readonly Argv[], opts: { stopOnError?: boolean } = {}): Promise<CommandResult[]> {
     if (cmds.length === 0) return [];
-    const lines: string[] = ['d=$(mktemp -d) || exit 97', "trap 'rm -rf \"$d\"' EXIT", "failed="];
+    // Each command's output goes straight to the channel, followed on stdout
+    // and stderr by a line with a boundary no output can contain: no temp
+    // files and no helper processes, only the commands themselves.
+    const mark = `@@${randomBytes(12).toString("hex")}`;
+    const lines: string[] = ["failed="];
     cmds.forEach((argv, i) => {
-      const run = `(${commandLine(argv)}) </dev/null >"$d/o${i}" 2>"$d/e${i}"; echo $? >"$d/r${i}"`;
-      if (opts.stopOnError)
-        lines.push(`if [ -z "$failed" ]; then ${run}; [ "$(cat "$d/r${i}")" = 0 ] || failed=1; else echo - >"$d/r${i}"; : >"$d/o${i}"; : >"$d/e${i}"; fi`);
-      else lines.push(run);
+      const run = `(${commandLine(argv)}) </dev/null; r=$?`;
+      const tail = `printf '\\n%s %s %s\\n' ${mark} ${i} "$r"; printf '\\n%s %s\\n' ${mark} ${i} >&2`;
+      if (opts.stopOnError) lines.push(`if [ -z "$failed" ]; then ${run}; [ "$r" = 0 ] || failed=1; else r=-; fi; ${tail}`);
+      else lines.push(`${run}; ${tail}`);
     });
-    lines.push(
-      `i=0; while [ $i -lt ${cmds.length} ]; do printf '%s %s %s\\n' "$(cat "$d/r$i")" "$(($(wc -c <"$d/o$i")))" "$(($(wc -c <"$d/e$i")))"; cat "$d/o$i" "$d/e$i"; i=$((i+1)); done`,
-    );
     const script = lines.join("\n");
     const shown = cmds.map((c) => commandLine(c)).join("; ");
     const r = await this.exec(script, shown);
     if (r.code !== 0) throw new HostCommandError(this.name, shown, r.code, r.stdout.toString(), r.stderr.toString(), "batch");
-    return parseBatch(r.stdout, cmds.length, this.name);
+    return parseBatch(r.stdout, r.stderr, mark, cmds.length, this.name);
   }
 
   /** Reads files in one round trip; a missing file reads as null. */
@@ -200,22 +201,26 @@ export class RemoteHost {
   }
 }
 
-function parseBatch(out: Buffer, n: number, host: string): CommandResult[] {
+/**
+ * Splits a batch's stdout and stderr at the boundary lines: each command's
+ * output is followed by "\n<mark> <i> <exit code or ->\n" on stdout and
+ * "\n<mark> <i>\n" on stderr.
+ */
+export function parseBatch(out: Buffer, err: Buffer, mark: string, n: number, host: string): CommandResult[] {
   const res: CommandResult[] = [];
-  let pos = 0;
+  let o = 0;
+  let e = 0;
   for (let i = 0; i < n; i++) {
-    const nl = out.indexOf(0x0a, pos);
-    if (nl < 0) throw new HostError(host, `batch output ended early at command ${i + 1} of ${n}`);
-    const [rc, ol, el] = out.subarray(pos, nl).toString().split(" ");
-    pos = nl + 1;
-    const o = Number(ol);
-    const e = Number(el);
-    res.push({
-      code: rc === "-" ? null : Number(rc),
-      stdout: out.subarray(pos, pos + o).toString(),
-      stderr: out.subarray(pos + o, pos + o + e).toString(),
-    });
-    pos += o + e;
+    const head = Buffer.from(`\n${mark} ${i} `);
+    const at = out.indexOf(head, o);
+    const errHead = Buffer.from(`\n${mark} ${i}\n`);
+    const errAt = err.indexOf(errHead, e);
+    const nl = at < 0 ? -1 : out.indexOf(0x0a, at + head.length);
+    if (at < 0 || nl < 0 || errAt < 0) throw new HostError(host, `batch output ended early at command ${i + 1} of ${n}`);
+    const rc = out.subarray(at + head.length, nl).toString();
+    res.push({ code: rc === "-" ? null : Number(rc), stdout: out.subarray(o, at).toString(), stderr: err.subarray(e, errAt).toString() });
+    o = nl + 1;
+    e = errAt + errHead.length;
   }
   return res;
 }

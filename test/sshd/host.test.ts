@@ -6,6 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { Connection } from "../../provider/connection";
 import { closeAllConnections, hostFor, resetSshStats, sshStats } from "../../provider/host";
+import { parseBatch } from "../../provider/host/host";
 import { TestSshd } from "../support/sshd";
 
 function conn(sshd: TestSshd, extra: Partial<Connection> = {}): Connection {
@@ -79,6 +80,37 @@ describe("SSH host layer (real sshd on loopback)", function () {
     ]);
     const stopped = await host.batch([["true"], ["false"], ["echo", "never"]], { stopOnError: true });
     expect(stopped.map((x) => x.code)).to.deep.equal([0, 1, null]);
+  });
+
+  it("keeps each batched command's output exact: blank lines, marker-like text, large output, stdin closed, exit in a child shell", async () => {
+    const host = hostFor(conn(sshd));
+    const big = "x".repeat(200_000);
+    const r = await host.batch([
+      ["printf", "%s", "\n\n"],
+      ["sh", "-c", 'printf "@@ 0 0\\n@@0\\n" ; printf "\\n@@ 1\\n" >&2'],
+      ["python3", "-c", 'import sys; sys.stdout.write("x" * 200000); sys.stderr.write("e" * 70000)'],
+      ["cat"],
+      ["sh", "-c", "exit 7"],
+      ["printf", "%s", "after"],
+    ]);
+    expect(r[0]).to.deep.equal({ code: 0, stdout: "\n\n", stderr: "" });
+    expect(r[1]).to.deep.equal({ code: 0, stdout: "@@ 0 0\n@@0\n", stderr: "\n@@ 1\n" });
+    expect(r[2].stdout).to.equal(big);
+    expect(r[2].stderr).to.equal("e".repeat(70000));
+    expect(r[3]).to.deep.equal({ code: 0, stdout: "", stderr: "" });
+    expect(r[4].code).to.equal(7);
+    expect(r[5]).to.deep.equal({ code: 0, stdout: "after", stderr: "" });
+  });
+
+  it("parses a batch's output only when every boundary is there", () => {
+    const mark = "@@abc";
+    const out = Buffer.from(`one\n${mark} 0 0\n\n${mark} 1 2\n`);
+    const err = Buffer.from(`\n${mark} 0\noops\n${mark} 1\n`);
+    expect(parseBatch(out, err, mark, 2, "h")).to.deep.equal([
+      { code: 0, stdout: "one", stderr: "" },
+      { code: 2, stdout: "", stderr: "oops" },
+    ]);
+    expect(() => parseBatch(out, Buffer.from(`\n${mark} 0\n`), mark, 2, "h")).to.throw(/ended early at command 2 of 2/);
   });
 
   it("reads several files in one round trip, missing ones as null", async () => {
