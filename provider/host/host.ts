@@ -184,7 +184,8 @@ export class RemoteHost {
         "echo locked; exec cat >/dev/null",
       ]);
       trace(this.name, cmd);
-      const ch = await this.transport.open(this.wrap(`mkdir -p /run/lock && ${cmd}`));
+      // exec: the lock holds two processes on the host (flock and the cat it waits on), no shell.
+      const ch = await this.transport.open(this.wrap(`[ -d /run/lock ] || mkdir -p /run/lock; exec ${cmd}`));
       let line: string;
       try {
         line = await ch.firstLine;

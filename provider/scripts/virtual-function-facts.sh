@@ -4,7 +4,7 @@
 # our unit file when it exists.
 # Few processes (each costs a fork and exec: over 0.1 s on a slow host):
 # sysfs is read with the `read` builtin, names with parameter expansion,
-# symlinks with one `readlink -f` per stage. Positional args:
+# symlinks with `cd -P`. Positional args:
 #   $1 PF name   $2 PF PCI address from state ("" when creating: resolve the name)
 #   $3 VF index  $4 a root for /sys, /proc, /dev and /etc ("" on hosts; a fake tree in tests)
 # Word splitting of $a, $r and $drv is on purpose: they are space-separated
@@ -12,8 +12,9 @@
 # shellcheck disable=SC2086,SC2046
 name="$1"; pfpci="$2"; idx="$3"; R="$4"
 rd() { v=; if [ -e "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; }
-# Resolves existing symlinks in one readlink; missing ones resolve to "/" (basename "").
-links() { a=; for l; do if [ -e "$l" ]; then a="$a $l"; else a="$a /"; fi; done; set -- $(readlink -f $a); r="$*"; }
+# Resolves symlinks to directories (all of sysfs's links read here) with the
+# `cd -P` builtin, no process; missing ones resolve to "/" (basename "").
+links() { r=; for l; do if [ -e "$l" ] && cd -P -- "$l" 2>/dev/null; then r="$r $PWD"; else r="$r /"; fi; done; cd /; }
 namepci=
 if [ -e "$R/sys/class/net/$name/device" ]; then links "$R/sys/class/net/$name/device"; namepci=${r##*/}; fi
 echo "pf_name_pci=$namepci"
