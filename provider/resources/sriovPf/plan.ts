@@ -5,6 +5,7 @@ import type { Plan as HostPlan } from "../../host";
 import { refuseIfProblems } from "../../host";
 import { shScript } from "../../host/quote";
 import { CheckFailure, InputError } from "../../validate";
+import { reloadUnlessLoaded } from "../../host/systemd";
 import { unitName as vfUnitName } from "../virtualFunction/schema";
 import { Facts, modprobePath, PfFacts, udevRulePath, unitName, unitPath, VfFacts } from "./facts";
 import { parseModprobe, PersistSettings, renderModprobe, renderUdevRule, renderUnit } from "./render";
@@ -144,7 +145,7 @@ export function persistOps(
     const write = facts.files[unit] !== content;
     if (write) {
       ops.push({ kind: "write", description: `write ${unit}: ${vfs(desired.numVfs)} on ${pci} at boot, before libvirt and networking`, path: unit, content });
-      ops.push({ kind: "run", description: "reload systemd units", argv: ["systemctl", "daemon-reload"] });
+      ops.push(reloadUnlessLoaded(name));
     }
     // enable reloads systemd itself unless told not to; once is enough.
     if (facts.unit?.enabled !== "enabled")

@@ -4,6 +4,7 @@
 // written for an operator reading them.
 import type { Argv, Plan as HostPlan } from "../../host";
 import { shScript } from "../../host/quote";
+import { reloadUnlessLoaded } from "../../host/systemd";
 import type { HostFacts, VfAttributes } from "./facts";
 import { defaultMac, ZERO_MAC } from "./mac";
 import { DriverMode, RESET, unitName, unitPath, VfInputs, VfOutputs, VlanProtocol } from "./schema";
@@ -279,20 +280,7 @@ function persistOps(facts: HostFacts, index: number, d: Resolved): Operation[] {
     if (!facts.pf) return ops;
     const content = renderUnit(pci, index, d);
     if (facts.unit.content !== content) ops.push({ kind: "write", description: `write ${path}`, path, content });
-    // A reload re-reads every unit (seconds on a busy or slow host): only
-    // when systemd does not see this file as it now is. The file may already
-    // be right while systemd still holds an older one (a run cut off after the
-    // write, or a delete that removed the file).
-    if (facts.unit.content !== content || facts.unit.stale) {
-      ops.push({
-        kind: "run",
-        description: `reload systemd units if it has not loaded ${unit} as written`,
-        argv: shScript(
-          's=$(systemctl show -p LoadState -p NeedDaemonReload -- "$1"); case "$s" in *LoadState=loaded*NeedDaemonReload=no*|*NeedDaemonReload=no*LoadState=loaded*) exit 0 ;; esac; exec systemctl daemon-reload',
-          unit,
-        ),
-      });
-    }
+    if (facts.unit.content !== content || facts.unit.stale) ops.push(reloadUnlessLoaded(unit));
     if (facts.unit.enabled !== "enabled")
       ops.push({ kind: "run", description: `enable ${unit} (runs at boot)`, argv: ["systemctl", "enable", "--no-reload", unit] });
     // Started once now: the VF gets its settings from the same script that SriovPf re-runs when it re-creates the VFs.
