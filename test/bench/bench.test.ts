@@ -7,11 +7,21 @@ import { expect } from "chai";
 import { sharedLab } from "../../lab/shared";
 import { naiveSteps, SEEDS } from "./baseline";
 import { BenchStack, RunResult } from "./deploy";
+import { HostCounter } from "./hostcount";
 import { fingerprint, fingerprintDiff, LabPf, labPfs, resetByHand } from "./hostops";
 import { attachLab, LabHost } from "./lab";
 import { BenchConnection, hostResources, NUM_VFS, vfAttrs } from "./program";
 
 const NETWORK = "sriov-bench-smoke";
+
+// Host work the counts must stay within (measured on the lab with margin;
+// counts, unlike time, do not move with the machine's load).
+/** systemd reloads of a configure from scratch: every unit is new, so none. */
+const CONFIGURE_RELOADS = 0;
+/** udev settles of a configure: SriovPf's wait after creating the VFs, and the one in its count write. */
+const CONFIGURE_SETTLES = 2;
+/** Host processes of one resource's no-op (its one read), the first one's SSH login included. */
+const NOOP_PROCESSES_PER_RESOURCE = 30;
 
 function handshakesPerHost(r: RunResult): number[] {
   return Object.values(r.stats.hosts).map((h) => h.handshakes);
@@ -42,6 +52,7 @@ describe("benchmark (smoke): counts", function () {
     let initial = "";
     let stack: BenchStack;
     let resources: ReturnType<typeof hostResources>;
+    let counter: HostCounter | undefined;
 
     before(async function () {
       // BENCH_LAB_PORT: a lab guest already running (npx tsx lab/cli.ts up) instead of the shared one.
@@ -57,22 +68,26 @@ describe("benchmark (smoke): counts", function () {
       const connection: BenchConnection = { ...vm.connection };
       resources = hostResources({ prefix: "", connection, pf: 0, pfPciAddress: pf.pciAddress, networkName: NETWORK, kernelArgs: true });
       stack = new BenchStack();
+      counter = await HostCounter.install(vm);
     });
 
     after(async function () {
       if (!vm || !running()) return;
+      await counter?.uninstall();
       if (stack?.state.size) await stack.destroy(resources).catch(() => undefined);
       const left = fingerprintDiff(initial, await fingerprint(vm, { grubCfg: false }));
       if (left.length) await resetByHand(vm, [NETWORK], { providerLeftovers: true });
     });
 
-    it("configures from scratch with one SSH handshake", async function () {
-      const r = await stack.up(resources);
+    it("configures from scratch with one SSH handshake, no systemd reload and only SriovPf's udev settles", async function () {
+      const r = await counter!.around(() => stack.up(resources));
       expect(r.resources.map((x) => x.op)).to.deep.equal(resources.map(() => "create"));
       expect(handshakesPerHost(r)).to.deep.equal([1]);
       expect(r.stats.total.commands).to.be.greaterThan(0);
       const link = JSON.parse(await vm.run(`ip -j -d link show dev ${pf.ifname}`))[0];
       expect(link.vfinfo_list).to.have.length(NUM_VFS);
+      expect(r.host!.reloads, "systemd daemon-reloads").to.equal(CONFIGURE_RELOADS);
+      expect(r.host!.settles, "udevadm settle runs").to.be.at.most(CONFIGURE_SETTLES);
     });
 
     it("re-runs with nothing changed in one handshake and at most one round trip per resource", async function () {
@@ -83,10 +98,14 @@ describe("benchmark (smoke): counts", function () {
       expect(r.stats.total.commands).to.be.at.most(resources.length);
     });
 
-    it("attributes the no-op round trips: none over one per resource", async function () {
-      const r = await stack.up(resources, { attribute: true });
+    it("attributes the no-op round trips and host processes: none over one round trip per resource, few processes", async function () {
+      const r = await stack.up(resources, { attribute: true, counter });
       expect(r.resources.map((x) => x.op)).to.deep.equal(resources.map(() => "same"));
-      for (const x of r.resources) expect(x.commands, `${x.name} (${x.kind})`).to.be.at.most(1);
+      for (const x of r.resources) {
+        expect(x.commands, `${x.name} (${x.kind}) round trips`).to.be.at.most(1);
+        expect(x.host!.processes, `${x.name} (${x.kind}) host processes`).to.be.at.most(NOOP_PROCESSES_PER_RESOURCE);
+        expect(x.host!.reloads + x.host!.settles, `${x.name} (${x.kind}) reloads and settles`).to.equal(0);
+      }
       expect(handshakesPerHost(r)).to.deep.equal([1]);
     });
 
