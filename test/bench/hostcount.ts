@@ -58,10 +58,6 @@ export function countsBetween(before: HostCounts, after: HostCounts, overhead: n
   };
 }
 
-export function addCounts(a: HostCounts, b: HostCounts): HostCounts {
-  return { processes: a.processes + b.processes, reloads: a.reloads + b.reloads, settles: a.settles + b.settles };
-}
-
 export class HostCounter {
   private constructor(
     private readonly vm: LabHost,

@@ -28,9 +28,9 @@ const ROOT = path.resolve(__dirname, "..", "..");
 const DEFAULT_OUT = path.join(__dirname, "RESULTS.md");
 const README = path.join(ROOT, "README.md");
 
-/** Writes the report; the README's table too when the report goes to its usual place. */
-function writeReport(results: Results, out: string): void {
-  fs.writeFileSync(out, markdown(results, METHOD));
+/** Writes the report `md` of `results`; the README's table too when the report goes to its usual place. */
+function writeReport(md: string, results: Results, out: string): void {
+  fs.writeFileSync(out, md);
   if (path.resolve(out) === DEFAULT_OUT) fs.writeFileSync(README, withReadmeTable(fs.readFileSync(README, "utf8"), readmeTable(results)));
 }
 
@@ -116,8 +116,9 @@ async function main(): Promise<number> {
   }
   if (args.fromJson) {
     const saved = JSON.parse(fs.readFileSync(args.fromJson, "utf8")) as Results;
-    process.stdout.write(markdown(saved, METHOD) + "\n");
-    if (args.out) writeReport(saved, args.out);
+    const md = markdown(saved, METHOD);
+    process.stdout.write(md + "\n");
+    if (args.out) writeReport(md, saved, args.out);
     return 0;
   }
   const results: Results = {
@@ -334,7 +335,7 @@ async function main(): Promise<number> {
   const md = markdown(results, METHOD);
   process.stdout.write("\n" + md + "\n");
   if (args.out) {
-    writeReport(results, args.out);
+    writeReport(md, results, args.out);
     const json = args.out.replace(/\.md$/, "") + ".json";
     fs.writeFileSync(json, JSON.stringify(results, (k, v) => (k === "trace" && Array.isArray(v) ? undefined : v), 1) + "\n");
     log(`wrote ${path.relative(process.cwd(), args.out)} and ${path.relative(process.cwd(), json)}`);
