@@ -8,18 +8,28 @@
 kind="$1"; val="$2"; R="$3"; hint="$4"; records="$5"
 S="$R/sys/bus/pci/devices"; E="$R/etc"
 out() { printf '%s' "$1"; shift; for a in "$@"; do printf '\t%s' "$a"; done; printf '\n'; }
-rd() { if [ -r "$1" ] && v=$(cat "$1" 2>/dev/null) && [ -n "$v" ]; then printf '%s' "$v"; else printf -; fi; }
-lnk() { if [ -L "$1" ]; then basename "$(readlink "$1")"; else printf -; fi; }
-names() { ls -1 "$1" 2>/dev/null; }
-b64() { base64 | tr -d '\n'; }
+# Few processes (each is a fork and exec, slow on a busy host): files are
+# read with the `read` builtin, sysfs links resolved with `cd -P`, folders
+# listed with globs, and grep runs once over all candidate files.
+# rd FILE: its first line in $v ("-" when unreadable or empty).
+rd() { v=; if [ -r "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; [ -n "$v" ] || v=-; }
+# lnk LINK: the name its target has, in $l ("-" when it is not a link).
+lnk() { l=-; if [ -L "$1" ] && cd -P -- "$1" 2>/dev/null; then l=${PWD##*/}; cd /; fi; }
+# names DIR: the entries of a folder, in $n (space-separated; sysfs and /etc names hold no spaces).
+names() { n=; for e in "$1"/*; do [ -e "$e" ] || [ -L "$e" ] || continue; n="$n ${e##*/}"; done; }
+b64() { base64 -w0; }
+NL='
+'
 matches=
-for p in $(names "$S"); do
+names "$S"
+for p in $n; do
   d="$S/$p"
   [ -e "$d/sriov_totalvfs" ] || continue
-  out cand "$p" "$(lnk "$d/driver")"
-  for n in $(names "$d/net"); do
-    m=$(rd "$d/net/$n/address"); out candnet "$p" "$n" "$m"
-    [ "$m" = "$val" ] && matches="$matches $p"
+  lnk "$d/driver"; out cand "$p" "$l"
+  names "$d/net"
+  for i in $n; do
+    rd "$d/net/$i/address"; out candnet "$p" "$i" "$v"
+    [ "$v" = "$val" ] && matches="$matches $p"
   done
 done
 sel=; drv=-
@@ -28,7 +38,7 @@ case "$kind" in
   pciAddress) [ -e "$S/$val" ] && sel="$val" ;;
   interface)
     if [ -e "$R/sys/class/net/$val" ]; then
-      if [ -e "$R/sys/class/net/$val/device" ]; then sel=$(basename "$(readlink -f "$R/sys/class/net/$val/device")"); out ifdev "$sel"
+      if [ -e "$R/sys/class/net/$val/device" ] && cd -P -- "$R/sys/class/net/$val/device" 2>/dev/null; then sel=${PWD##*/}; cd /; out ifdev "$sel"
       else out ifdev -; fi
     fi ;;
   macAddress) set -- $matches; [ $# -eq 1 ] && sel="$1" ;;
@@ -36,39 +46,50 @@ esac
 for t in systemctl udevadm virsh ip modinfo update-initramfs dracut; do command -v "$t" >/dev/null 2>&1 && out tool "$t"; done
 if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
   d="$S/$sel"; out sel "$sel"
-  for a in sriov_totalvfs sriov_numvfs sriov_drivers_autoprobe numa_node; do out "pf.$a" "$(rd "$d/$a")"; done
-  drv=$(lnk "$d/driver"); out pf.driver "$drv"
-  [ -L "$d/physfn" ] && out pf.physfn "$(lnk "$d/physfn")"
+  for a in sriov_totalvfs sriov_numvfs sriov_drivers_autoprobe numa_node; do rd "$d/$a"; out "pf.$a" "$v"; done
+  lnk "$d/driver"; drv=$l; out pf.driver "$drv"
+  [ -L "$d/physfn" ] && { lnk "$d/physfn"; out pf.physfn "$l"; }
   pfnet=; pfnames=
-  for n in $(names "$d/net"); do
-    out pf.net "$n" "$(rd "$d/net/$n/address")" "$(rd "$d/net/$n/mtu")" "$(rd "$d/net/$n/operstate")"
-    [ -n "$pfnet" ] || pfnet="$n"; pfnames="$pfnames $n"
+  names "$d/net"
+  for i in $n; do
+    rd "$d/net/$i/address"; a=$v; rd "$d/net/$i/mtu"; m=$v; rd "$d/net/$i/operstate"
+    out pf.net "$i" "$a" "$m" "$v"
+    [ -n "$pfnet" ] || pfnet="$i"; pfnames="$pfnames $i"
   done
   i=0
   while [ -L "$d/virtfn$i" ]; do
-    v="$d/virtfn$i"; vn=-; vm=-
-    for n in $(names "$v/net"); do vn="$n"; vm=$(rd "$v/net/$n/address"); break; done
-    out vf "$i" "$(lnk "$v")" "$(lnk "$v/iommu_group")" "$(lnk "$v/driver")" "$vn" "$vm"
+    f="$d/virtfn$i"; vn=-; vm=-
+    names "$f/net"
+    for x in $n; do vn="$x"; rd "$f/net/$x/address"; vm=$v; break; done
+    lnk "$f"; vp=$l; lnk "$f/iommu_group"; vg=$l; lnk "$f/driver"
+    out vf "$i" "$vp" "$vg" "$l" "$vn" "$vm"
     i=$((i+1))
   done
   if [ -n "$pfnet" ] && command -v ip >/dev/null 2>&1; then
     ip link show dev "$pfnet" 2>/dev/null | sed -n 's/^ *vf \([0-9][0-9]*\) .*link\/ether \([0-9a-fA-F:]*\).*/vfmac\t\1\t\2/p'
   fi
   # Persistence this resource did not write that also sets this PF's VF count.
+  cands=
   for dir in /etc/udev/rules.d /etc/systemd/system; do
-    for b in $(names "$R$dir"); do
-      f="$dir/$b"
+    names "$R$dir"
+    for b in $n; do
       case "$b" in pulumi-sriov-*|70-pulumi-sriov-*) continue ;; *.rules|*.service) ;; *) continue ;; esac
-      [ -f "$R$f" ] || continue
-      grep -q sriov_numvfs "$R$f" 2>/dev/null || continue
-      hit=
-      grep -qF -- "$sel" "$R$f" && hit="$sel"
-      for n in $pfnames; do grep -qw -- "$n" "$R$f" && hit="$hit $n"; done
-      [ "$drv" != - ] && grep -qF -- "\"$drv\"" "$R$f" && hit="$hit $drv"
-      [ -n "$hit" ] || continue
-      out foreign "$f" "$hit"; out foreignbody "$f" "$(b64 <"$R$f")"
-      case "$b" in *.service) command -v systemctl >/dev/null 2>&1 && out foreignunit "$f" "$(systemctl is-enabled "$b" 2>/dev/null)" ;; esac
+      [ -f "$R$dir/$b" ] && cands="$cands $R$dir/$b"
     done
+  done
+  # One grep over every candidate; the few that mention sriov_numvfs are looked at closely.
+  hits=
+  # shellcheck disable=SC2086 # $cands is split on purpose: one word per file
+  [ -z "$cands" ] || hits=$(grep -l sriov_numvfs -- $cands 2>/dev/null)
+  for h in $hits; do
+    f=${h#"$R"}; b=${f##*/}
+    hit=
+    grep -qF -- "$sel" "$R$f" && hit="$sel"
+    for n in $pfnames; do grep -qw -- "$n" "$R$f" && hit="$hit $n"; done
+    [ "$drv" != - ] && grep -qF -- "\"$drv\"" "$R$f" && hit="$hit $drv"
+    [ -n "$hit" ] || continue
+    out foreign "$f" "$hit"; out foreignbody "$f" "$(b64 <"$R$f")"
+    case "$b" in *.service) command -v systemctl >/dev/null 2>&1 && out foreignunit "$f" "$(systemctl is-enabled "$b" 2>/dev/null)" ;; esac
   done
   # rc.local: a shared script; only lines that write this PF's sriov_numvfs count.
   for f in /etc/rc.local /etc/rc.d/rc.local; do
@@ -81,15 +102,19 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
   done
   if [ "$drv" != - ]; then
     if command -v modinfo >/dev/null 2>&1; then
-      modinfo -p "$drv" 2>/dev/null | grep -q '^max_vfs:' && out param max_vfs
+      case "$NL$(modinfo -p "$drv" 2>/dev/null)" in *"${NL}max_vfs:"*) out param max_vfs ;; esac
     fi
-    for b in $(names "$E/modprobe.d"); do
-      f="/etc/modprobe.d/$b"
+    cands=; names "$E/modprobe.d"
+    for b in $n; do
       case "$b" in *.conf) ;; *) continue ;; esac
-      [ "$f" != "/etc/modprobe.d/pulumi-sriov-$drv.conf" ] || continue
-      [ -f "$R$f" ] || continue
-      grep -Eq "^[[:space:]]*options[[:space:]]+${drv}[[:space:]].*max_vfs" "$R$f" 2>/dev/null || continue
-      out foreign "$f" "options $drv max_vfs"; out foreignbody "$f" "$(b64 <"$R$f")"
+      [ "$b" != "pulumi-sriov-$drv.conf" ] && [ -f "$E/modprobe.d/$b" ] && cands="$cands $E/modprobe.d/$b"
+    done
+    hits=
+    # shellcheck disable=SC2086 # $cands is split on purpose: one word per file
+    [ -z "$cands" ] || hits=$(grep -lE "^[[:space:]]*options[[:space:]]+${drv}[[:space:]].*max_vfs" -- $cands 2>/dev/null)
+    for h in $hits; do
+      f=${h#"$R"}
+      out foreign "$f" "options $drv max_vfs"; out foreignbody "$f" "$(b64 <"$h")"
     done
   fi
 fi
@@ -106,8 +131,9 @@ if [ -n "$fp" ]; then
     u="pulumi-sriov-pf-$fp.service"
     out unit "$(systemctl is-enabled "$u" 2>/dev/null)" "$(systemctl is-active "$u" 2>/dev/null)"
   fi
-  for b in $(names "$E/systemd/system"); do
-    case "$b" in "pulumi-sriov-vf-$fp-"*.service) out vfunit "$b" ;; esac
+  for e in "$E/systemd/system/pulumi-sriov-vf-$fp-"*.service; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    out vfunit "${e##*/}"
   done
 fi
 out end

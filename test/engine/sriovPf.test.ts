@@ -281,9 +281,11 @@ describe("SriovPf", () => {
       fs.mkdirSync(content === undefined ? f : path.dirname(f), { recursive: true });
       if (content !== undefined) fs.writeFileSync(f, content);
     }
+    // As in sysfs, every link leads to a folder that exists.
     function ln(p: string, target: string) {
       const f = path.join(root, p);
       fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.mkdirSync(path.resolve(path.dirname(f), target), { recursive: true });
       fs.symlinkSync(target, f);
     }
     function stub(name: string, script: string) {
