@@ -439,6 +439,12 @@ describe("SriovPf", () => {
       }
     });
 
+    it("orders VF units by VF index whatever order the host listed them in", () => {
+      const u = (n: number) => `pulumi-sriov-vf-${PCI}-${n}.service`;
+      const f = parseFacts([u(10), u(1), u(2), u(0)].map((x) => `vfunit\t${x}\n`).join("") + "end\n");
+      expect(f.vfUnits).to.deep.equal([u(0), u(1), u(2), u(10)]);
+    });
+
     it("refuses output that was cut short", () => {
       expect(() => parseFacts("cand\t0000:01:00.0\tigb\n")).to.throw(/ended early/);
     });

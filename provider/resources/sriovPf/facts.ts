@@ -125,6 +125,8 @@ function num(s: string | undefined): number | undefined {
 
 const dash = (s: string | undefined) => (s === undefined || s === "-" ? "" : s);
 
+const vfUnitIndex = (unit: string) => Number(/-(\d+)\.service$/.exec(unit)?.[1] ?? -1);
+
 /** Parses the read script's output. Throws when it is cut short. */
 export function parseFacts(stdout: string): Facts {
   const f: Facts = { candidates: [], files: {}, vfUnits: [], tools: [], foreign: [] };
@@ -214,6 +216,8 @@ export function parseFacts(stdout: string): Facts {
     }
   }
   if (!ended) throw new Error("the host's answer about its PCI devices ended early");
+  // The host lists folders in byte order; VF units are ordered by VF index (vf-…-2 before vf-…-10).
+  f.vfUnits.sort((a, b) => vfUnitIndex(a) - vfUnitIndex(b) || (a < b ? -1 : a > b ? 1 : 0));
   if (selected) {
     f.pf = {
       pciAddress: selected,
