@@ -223,8 +223,9 @@ describe("IommuKernelArgs facts and detection", () => {
   it("the facts script, run on this machine, gives every probe a result and the framed files back", async () => {
     const r = await localShell(commandLine(factsArgv()));
     expect(r.code, r.stderr.toString()).to.equal(0);
-    const byName = parseProbeOutput(r.stdout.toString());
+    const byName = parseProbeOutput(r.stdout.toString(), r.stderr.toString());
     expect(Object.keys(byName)).to.deep.equal([...PROBES]);
+    expect(Object.values(byName).map((p) => p.stderr).join("")).to.equal("");
     expect(byName.cmdline).to.deep.include({ code: 0, stdout: fs.readFileSync("/proc/cmdline", "utf8") });
     const f = parseFacts(byName);
     expect(f.hostname).to.equal(os.hostname());
@@ -232,6 +233,18 @@ describe("IommuKernelArgs facts and detection", () => {
     if (fs.existsSync("/etc/default/grub")) expect(f.files["/etc/default/grub"]).to.equal(fs.readFileSync("/etc/default/grub", "utf8"));
     const planning = parseProbeOutput((await localShell(commandLine(factsArgv({ health: false })))).stdout.toString());
     expect(Object.keys(planning)).to.not.include.members(["groups", "kernelLog", "lspci"]);
+  });
+
+  it("separates the probes' framed output exactly: no newline added or lost, stderr to its own probe", () => {
+    const B = "0f0e0d0c-0b0a-4909-8807-060504030201";
+    const stdout = `${B}\nno newline\n${B} one 0\n\n\ntwo lines\n\n${B} two 3\n\n${B} three 0\n`;
+    const stderr = `\n${B} one\nwarn: ${B}x\n\n${B} two\n\n${B} three\n`;
+    expect(parseProbeOutput(stdout, stderr)).to.deep.equal({
+      one: { code: 0, stdout: "no newline", stderr: "" },
+      two: { code: 3, stdout: "\n\ntwo lines\n", stderr: `warn: ${B}x\n` },
+      three: { code: 0, stdout: "", stderr: "" },
+    });
+    expect(parseProbeOutput("sh: 1: cannot open\n")).to.deep.equal({});
   });
 
   it("detects GRUB with evidence and regenerates with update-grub", () => {
@@ -377,7 +390,7 @@ describe("IommuKernelArgs grub.cfg reading", () => {
     const probe = (files: Record<string, string>, pending?: object) => {
       const out = labProbeOutput();
       out.files = ok(Object.entries(files).map(([p, t]) => `${p}\t${Buffer.from(t).toString("base64")}\n`).join(""));
-      if (pending) out.pending = ok(Buffer.from(JSON.stringify(pending)).toString("base64"));
+      if (pending) out.pending = ok(JSON.stringify(pending));
       return parseFacts(out);
     };
     const wanted = ["intel_iommu=on", "iommu=pt", "hugepages=8"];

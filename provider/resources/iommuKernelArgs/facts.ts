@@ -109,16 +109,35 @@ export function factsArgv(opts: { health?: boolean } = {}): Argv {
   return shScript(FACTS_SCRIPT, opts.health === false ? "no" : "yes", PENDING_RESTORE, GRUB_MAIN, GRUB_DROPIN_DIR, String(more.length), ...more, ...TOOLS);
 }
 
-/** The script's lines, "<probe> <code> <base64 stdout> <base64 stderr>", by probe. */
-export function parseProbeOutput(out: string): Record<string, CommandResult> {
+/**
+ * Each probe's result, by probe. stdout starts with the script's boundary
+ * line; every probe's output is followed by "\n<boundary> <probe> <code>\n"
+ * on stdout and "\n<boundary> <probe>\n" on stderr.
+ */
+export function parseProbeOutput(stdout: string, stderr = ""): Record<string, CommandResult> {
+  const nl = stdout.indexOf("\n");
+  const mark = stdout.slice(0, Math.max(nl, 0));
+  if (!/^[0-9a-f-]{16,}$/.test(mark)) return {};
+  const errs = new Map(sections(stderr, mark).map((s) => [s.label, s.body]));
   const byName: Record<string, CommandResult> = {};
-  const text = (b64: string | undefined) => Buffer.from(b64 ?? "", "base64").toString("utf8");
-  for (const line of out.split("\n")) {
-    const [name, code, o, e] = line.split(" ");
-    if (!name || code === undefined) continue;
-    byName[name] = { code: Number(code), stdout: text(o), stderr: text(e) };
+  for (const { label, body } of sections(stdout.slice(nl + 1), mark)) {
+    const [name, code] = label.split(" ");
+    byName[name] = { code: Number(code), stdout: body, stderr: errs.get(name) ?? "" };
   }
   return byName;
+}
+
+/** Framed text as (label, body) pairs: each body is the text before "\n<mark> <label>\n". */
+function sections(text: string, mark: string): { label: string; body: string }[] {
+  const parts = text.split(`\n${mark} `);
+  const out: { label: string; body: string }[] = [];
+  let body = parts[0];
+  for (const part of parts.slice(1)) {
+    const eol = part.indexOf("\n");
+    out.push({ label: eol < 0 ? part : part.slice(0, eol), body });
+    body = eol < 0 ? "" : part.slice(eol + 1);
+  }
+  return out;
 }
 
 function parseOsRelease(text: string): Record<string, string> {
@@ -150,11 +169,11 @@ export function parseFiles(out: string): { files: Record<string, string>; binary
   return { files, binary };
 }
 
-/** The pending record (base64 JSON), or undefined when absent or not one. */
-function parsePending(b64: string): Restore | undefined {
-  if (!b64) return undefined;
+/** The pending record (JSON), or undefined when absent or not one. */
+function parsePending(json: string): Restore | undefined {
+  if (!json) return undefined;
   try {
-    const v = JSON.parse(Buffer.from(b64, "base64").toString("utf8"));
+    const v = JSON.parse(json);
     if (Array.isArray(v?.edits) && Array.isArray(v?.created)) return restoreFrom(v);
   } catch {
     /* not JSON: create records anew */

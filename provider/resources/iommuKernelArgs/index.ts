@@ -46,7 +46,7 @@ function log(host: RemoteHost, message: string): void {
 /** Reads everything the resource needs in one round trip (without the health probes when only planning). */
 export async function readFacts(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
   const r = await host.run(factsArgv(opts), { what: "read the boot configuration" });
-  const byName = parseProbeOutput(r.stdout);
+  const byName = parseProbeOutput(r.stdout, r.stderr);
   for (const name of ["cmdline", "files", "bootId"]) {
     const p = byName[name];
     if (!p) throw new HostError(host.name, `read ${name}: the facts script gave no result${r.stderr.trim() ? `\n${r.stderr.trim()}` : ""}`);
