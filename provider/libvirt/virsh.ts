@@ -2,11 +2,41 @@
 // connection URI (-c) so a fleet's hosts and session/system daemons never mix,
 // and runs with LC_ALL=C so the "Key: value" output parses the same on every
 // host.
+import { randomBytes } from "crypto";
 import type { CommandResult } from "../host";
 import { commandLine, shScript } from "../host";
 
 export function virsh(uri: string, ...args: string[]): string[] {
   return ["env", "LC_ALL=C", "virsh", "-q", "-c", uri, ...args];
+}
+
+/** One word for virsh's own command-line parser (quoted as a shell would: '…' with '\\'' for a quote). */
+export function virshWord(arg: string): string {
+  return /^[A-Za-z0-9_.+:\/=,@-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * Several virsh commands in one virsh process: one process on the host and
+ * one connection to libvirt instead of one each. virsh runs every command
+ * and exits with the last one's code, so each is followed by a random mark
+ * (`echo` on stdout, `echo --err` on stderr); a command failed when its part
+ * of stderr holds libvirt's "error:" lines. `split` gives one result per
+ * command, each the whole run's result when virsh did not get as far
+ * (not installed, no connection to libvirt).
+ */
+export function virshCommands(uri: string, commands: readonly (readonly string[])[]): { argv: string[]; split: (r: CommandResult) => CommandResult[] } {
+  const mark = `pulumi-sriov-${randomBytes(8).toString("hex")}`;
+  const script = commands.map((c) => `${c.map(virshWord).join(" ")}; echo ${mark}; echo --err ${mark}`).join("; ");
+  const split = (r: CommandResult): CommandResult[] => {
+    const outs = r.stdout.split(mark);
+    const errs = r.stderr.split(`error: ${mark}\n`);
+    if (outs.length !== commands.length + 1 || errs.length !== commands.length + 1) return commands.map(() => r);
+    return commands.map((_, i) => {
+      const failed = /^error: /m.test(errs[i]);
+      return { code: failed ? 1 : 0, stdout: outs[i], stderr: errs[i] };
+    });
+  };
+  return { argv: virsh(uri, script), split };
 }
 
 /** libvirt's own words from virsh's stderr, without the "error: " prefixes. */

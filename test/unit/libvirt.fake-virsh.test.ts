@@ -25,16 +25,34 @@ import { spec as ifaceSpec } from "../../provider/resources/domainVfInterface";
 const FIXTURES = path.join(__dirname, "..", "fixtures", "libvirt");
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), "utf8");
 
-/** `virsh` that answers from files named after its arguments and logs each call. */
+/**
+ * `virsh` that answers from files named after its arguments and logs each
+ * call. Like virsh, it also takes several commands in one argument
+ * ("a b; echo M; echo --err M; c d"), quoted as a shell would.
+ */
 const FAKE_VIRSH = `#!/bin/sh
-printf '%s\\n' "$*" >> "$FAKE_VIRSH_DIR/calls"
+echo run >> "$FAKE_VIRSH_DIR/runs"
 [ "$1" = -q ] && shift
 [ "$1" = -c ] && shift 2
-key=$(printf '%s ' "$@" | tr -c 'A-Za-z0-9.-' '_')
-if [ -f "$FAKE_VIRSH_DIR/$key.out" ]; then cat "$FAKE_VIRSH_DIR/$key.out"; exit 0; fi
-if [ -f "$FAKE_VIRSH_DIR/$key.err" ]; then cat "$FAKE_VIRSH_DIR/$key.err" >&2; exit 1; fi
-echo "error: fake virsh has no answer for: $*" >&2
-exit 3
+one() {
+  case "$1" in echo) if [ "$2" = --err ]; then echo "error: $3" >&2; else printf '%s' "$2"; fi; return 0 ;; esac
+  printf -- '-q -c fake %s\\n' "$*" >> "$FAKE_VIRSH_DIR/calls"
+  key=$(printf '%s ' "$@" | tr -c 'A-Za-z0-9.-' '_')
+  if [ -f "$FAKE_VIRSH_DIR/$key.out" ]; then cat "$FAKE_VIRSH_DIR/$key.out"; return 0; fi
+  if [ -f "$FAKE_VIRSH_DIR/$key.err" ]; then cat "$FAKE_VIRSH_DIR/$key.err" >&2; return 1; fi
+  echo "error: fake virsh has no answer for: $*" >&2
+  return 3
+}
+if [ $# -eq 1 ]; then
+  rest="$1; "; rc=0
+  while [ -n "$rest" ]; do
+    cmd=\${rest%%"; "*}; rest=\${rest#*"; "}
+    eval "set -- $cmd"
+    one "$@"; rc=$?
+  done
+  exit $rc
+fi
+one "$@"
 `;
 
 class FakeHost {
@@ -79,6 +97,12 @@ class FakeHost {
   answer(args: string[], out: string, failed = false): void {
     const key = args.map((a) => a.replace(/[^A-Za-z0-9.-]/g, "_")).join("_") + "_";
     fs.writeFileSync(path.join(this.dir, `${key}.${failed ? "err" : "out"}`), out);
+  }
+
+  /** How many virsh processes ran. */
+  runs(): number {
+    const f = path.join(this.dir, "runs");
+    return fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter(Boolean).length : 0;
   }
 
   /** virsh calls made, without the connection options. */
@@ -134,6 +158,7 @@ describe("libvirt resources against a stand-in virsh", () => {
     // This machine has no such PF: the pre-check says so instead of failing later in libvirt.
     expect(facts.pfNumVfs).to.equal(null);
     expect(f.calls()).to.deep.equal(["net-info p0", "net-dumpxml p0", "net-dumpxml --inactive p0"]);
+    expect(f.runs(), "virsh processes").to.equal(1);
     expect(planPool(facts, w, "update")).to.deep.equal({ ops: [], problems: [], warnings: [] });
   });
 
@@ -171,6 +196,7 @@ describe("libvirt resources against a stand-in virsh", () => {
     expect(d).to.deep.include({ exists: true, running: true, persistent: true });
     expect(d.poolVfs).to.deep.equal(["0000:02:10.0", "0000:02:10.2", "0000:02:10.4", "0000:02:10.6"]);
     expect(f.calls()).to.deep.equal(["dominfo tiny", "dumpxml tiny", "dumpxml --inactive tiny", "net-dumpxml p0"]);
+    expect(f.runs(), "virsh processes").to.equal(1);
     f.answer(["dominfo", "nope"], notFound("domain", "nope"), true);
     expect(await readDomainFacts(f.host, "qemu:///system", "nope")).to.deep.equal({ exists: false, running: false, persistent: false });
   });

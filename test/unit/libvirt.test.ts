@@ -17,7 +17,7 @@ import {
   renderNetwork,
 } from "../../provider/libvirt/network";
 import { DomainInterface, interfaceElement, interfaceFromElement, parseDomain, parseInterface, renderInterface } from "../../provider/libvirt/domain";
-import { infoFlag, isNotFound, isVirshMissing, libvirtMessage, parseInfo, parseNames, virsh, withXmlFile, XML_FILE } from "../../provider/libvirt/virsh";
+import { infoFlag, isNotFound, isVirshMissing, libvirtMessage, parseInfo, parseNames, virsh, virshCommands, virshWord, withXmlFile, XML_FILE } from "../../provider/libvirt/virsh";
 import { Command as Operation, execute, failedBeforeAnyChange } from "../../provider/host";
 import { parsePort, renderPort } from "../../provider/libvirt/port";
 import { HostCommandError, PartialApplyError, RemoteHost } from "../../provider/host";
@@ -303,6 +303,31 @@ describe("network port XML", () => {
 describe("virsh helpers", () => {
   it("builds argv with the URI and a fixed locale", () => {
     expect(virsh("qemu:///system", "net-start", "pool 0")).to.deep.equal(["env", "LC_ALL=C", "virsh", "-q", "-c", "qemu:///system", "net-start", "pool 0"]);
+  });
+
+  it("quotes words for virsh's own parser as a shell would, leaving plain names bare", () => {
+    expect(virshWord("pool0")).to.equal("pool0");
+    expect(virshWord("--inactive")).to.equal("--inactive");
+    expect(virshWord("a b")).to.equal("'a b'");
+    expect(virshWord(`it's; net-destroy x #`)).to.equal(`'it'\\''s; net-destroy x #'`);
+    expect(virshWord("")).to.equal("''");
+  });
+
+  it("runs several commands in one virsh and gives each its own result", () => {
+    const c = virshCommands("qemu:///system", [["net-info", "a"], ["net-info", "b"]]);
+    expect(c.argv.slice(0, 6)).to.deep.equal(virsh("qemu:///system"));
+    const mark = /echo (pulumi-sriov-[0-9a-f]{16});/.exec(c.argv[6])![1];
+    expect(c.argv[6]).to.equal(`net-info a; echo ${mark}; echo --err ${mark}; net-info b; echo ${mark}; echo --err ${mark}`);
+    // As virsh 9.0 prints it: echo adds no newline, echo --err prefixes "error: ".
+    const notFound = "error: failed to get network 'a'\nerror: Network not found: no network with matching name 'a'\n";
+    const r = { code: 0, stdout: `${mark}Name: b\n${mark}`, stderr: `${notFound}error: ${mark}\nerror: ${mark}\n` };
+    const [a, b] = c.split(r);
+    expect(a).to.deep.equal({ code: 1, stdout: "", stderr: notFound });
+    expect(isNotFound(a)).to.equal(true);
+    expect(b).to.deep.equal({ code: 0, stdout: "Name: b\n", stderr: "" });
+    // virsh that never got to the commands: each result is the whole run's.
+    const none = { code: 1, stdout: "", stderr: "error: failed to connect to the hypervisor\n" };
+    expect(c.split(none)).to.deep.equal([none, none]);
   });
 
   it("parses net-info and dominfo", () => {

@@ -1,19 +1,20 @@
-// Reading a domain's interfaces from a host in one round trip: dominfo for
+// Reading a domain's interfaces from a host in one round trip and one virsh
+// process: dominfo for
 // state and persistence, the running and the persistent XML, and for a pool
 // interface the pool's VFs (a running guest shows only the VF it got).
 import { commandLine, HostCommandError, RemoteHost } from "../../host";
 import { parseDomain } from "../../libvirt/domain";
 import { parseNetwork } from "../../libvirt/network";
-import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh } from "../../libvirt/virsh";
+import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh, virshCommands } from "../../libvirt/virsh";
 import { DomainFacts } from "./plan";
 
 export async function readFacts(host: RemoteHost, uri: string, domain: string, network?: string): Promise<DomainFacts> {
-  const info = virsh(uri, "dominfo", domain);
-  const live = virsh(uri, "dumpxml", domain);
-  const config = virsh(uri, "dumpxml", "--inactive", domain);
-  const cmds = [info, live, config];
-  if (network !== undefined) cmds.push(virsh(uri, "net-dumpxml", network));
-  const [ri, rl, rc, rn] = await host.batch(cmds);
+  const reads = [["dominfo", domain], ["dumpxml", domain], ["dumpxml", "--inactive", domain]];
+  if (network !== undefined) reads.push(["net-dumpxml", network]);
+  const all = virshCommands(uri, reads);
+  // Each read's own command line is what an error quotes.
+  const [info, live, config] = reads.map((c) => virsh(uri, ...c));
+  const [ri, rl, rc, rn] = all.split(await host.run(all.argv, { allowFail: true }));
   if (ri.code !== 0) {
     if (isNotFound(ri)) return { exists: false, running: false, persistent: false };
     const what = isVirshMissing(ri) ? "virsh is not installed on this host (install libvirt-clients / libvirt-daemon-system)" : `read domain ${domain}`;

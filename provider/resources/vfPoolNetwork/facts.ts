@@ -1,11 +1,11 @@
-// Reading a pool network's state from a host: one round trip for the
-// network itself (and its PF or VFs), a second only when guests are connected
-// and need naming.
+// Reading a pool network's state from a host: one round trip and one virsh
+// process for the network itself (and one shell for its PF or VFs), a second
+// round trip only when guests are connected and need naming.
 import { commandLine, HostCommandError, RemoteHost, shScript } from "../../host";
 import type { CommandResult } from "../../host";
 import { parseNetwork } from "../../libvirt/network";
 import { networkUsers } from "../../libvirt/users";
-import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh } from "../../libvirt/virsh";
+import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh, virshCommands } from "../../libvirt/virsh";
 import { connections, PoolFacts } from "./plan";
 import { PoolInputs } from "./schema";
 
@@ -20,13 +20,15 @@ export async function readFacts(
   opts: { users?: boolean } = {},
 ): Promise<PoolFacts> {
   const uri = w.libvirtUri;
-  const info = virsh(uri, "net-info", w.name);
-  const live = virsh(uri, "net-dumpxml", w.name);
-  const config = virsh(uri, "net-dumpxml", "--inactive", w.name);
-  const cmds = [info, live, config];
-  if (w.pf !== undefined) cmds.push(shScript('f=/sys/class/net/$1/device/sriov_numvfs; [ -e "$f" ] || exit 44; cat "$f"', w.pf));
+  const reads = [["net-info", w.name], ["net-dumpxml", w.name], ["net-dumpxml", "--inactive", w.name]];
+  const all = virshCommands(uri, reads);
+  // Each read's own command line is what an error quotes.
+  const [info, live, config] = reads.map((c) => virsh(uri, ...c));
+  const cmds = [all.argv];
+  if (w.pf !== undefined) cmds.push(shScript('f=/sys/class/net/$1/device/sriov_numvfs; [ -e "$f" ] || exit 44; read -r n <"$f" && echo "$n"', w.pf));
   else if (w.vfs?.length) cmds.push(shScript('for a in "$@"; do [ -e "/sys/bus/pci/devices/$a/physfn" ] || echo "$a"; done; exit 0', ...w.vfs));
-  const [ri, rl, rc, rs] = await host.batch(cmds);
+  const [rv, rs] = await host.batch(cmds);
+  const [ri, rl, rc] = all.split(rv);
 
   const facts: PoolFacts = { exists: false, active: false, persistent: false, autostart: false };
   if (rs) {
