@@ -38,6 +38,7 @@ export type { Inputs, Outputs } from "./schema";
 
 /** Lists the boot entries' options lines (verifying systemd-boot entries). */
 const ENTRIES_SCRIPT = loadScript("iommu-kernel-args-entries");
+const REBOOT_SCRIPT = loadScript("reboot-soon");
 
 function log(host: RemoteHost, message: string): void {
   loggerFor("iommuKernelArgs", undefined, host.name)(message);
@@ -184,7 +185,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function rebootAndWait(ctx: Ctx, bootId: string, timeoutSeconds: number): Promise<Facts> {
   const { host, connection } = ctx;
   log(host, "rebooting");
-  await host.run(shScript('nohup sh -c "sleep 2; systemctl reboot || /sbin/reboot" >/dev/null 2>&1 </dev/null &'), { what: "reboot" });
+  await host.run(shScript(REBOOT_SCRIPT), { what: "reboot" });
   await closeConnection(connection);
   const started = Date.now();
   const deadline = started + timeoutSeconds * 1000;
