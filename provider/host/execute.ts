@@ -3,7 +3,8 @@
 //
 // - Consecutive commands without stdin go in one host.batch round trip that
 //   stops at the first failure; a command with stdin runs on its own.
-// - Files are written atomically (host.writeFile) or removed (with a backup).
+// - Files are written atomically or removed (with a backup); a small file's
+//   content travels in its command, so the write joins the batch too.
 // - A failure is the bare cause when nothing was applied and nothing undone,
 //   otherwise a PartialApplyError listing what was and was not applied.
 // - Undo steps run on a failure: the failed step's own (it may have half
@@ -13,7 +14,7 @@
 import { HostCommandError, HostError, PartialApplyError, Undone } from "./errors";
 import type { Argv, CommandResult, RemoteHost } from "./host";
 import { quiet, Log } from "./log";
-import { BACKUP_DIR } from "./host";
+import { BACKUP_DIR, removeFileArgv, writeFileCommand } from "./host";
 import { commandLine, shScript } from "./quote";
 import { loadScript } from "../scripts";
 
@@ -140,11 +141,27 @@ export function failedBeforeAnyChange(e: unknown): boolean {
   return typeof e === "object" && e !== null && untouched.has(e);
 }
 
-type Run = Command;
-const isFileStep = (op: Operation) => op.kind === "write" || op.kind === "remove";
+/** Command-line bytes of one batch (Linux takes at most 128 KiB in one argument). */
+const BATCH_MAX = 96 * 1024;
+
+/** A command as the executor runs it; a file step keeps its own failure message. */
+type Run = Command & { file?: { verb: "write" | "remove"; path: string } };
+
+/** A step as a command: file steps become their write or remove command, with stdin for large content. */
+function asRun(op: Operation): Run {
+  if (op.kind === "write") {
+    const w = writeFileCommand(op.path, op.content);
+    return { description: op.description, argv: w.argv, stdin: w.stdin, undo: op.undo, file: { verb: "write", path: op.path } };
+  }
+  if (op.kind === "remove") return { description: op.description, argv: removeFileArgv(op.path), undo: op.undo, file: { verb: "remove", path: op.path } };
+  return op;
+}
 
 function failure(host: RemoteHost, op: Run, r: CommandResult, note?: string): Error {
   const more = note ? `\n${note}` : "";
+  // A file step fails as host.writeFile / removeFile do.
+  if (op.file?.verb === "write") return new HostCommandError(host.name, `write ${op.file.path}`, r.code, r.stdout, r.stderr);
+  if (op.file?.verb === "remove") return new HostCommandError(host.name, commandLine(op.argv), r.code, r.stdout, r.stderr, `remove ${op.file.path}`);
   if (op.refusal) return new HostError(host.name, op.refusal(r) + more);
   const what = (op.explain ? op.explain(r) : op.description) + more;
   return new HostCommandError(host.name, op.shown ?? commandLine(op.argv), r.code, r.stdout, r.stderr, what);
@@ -204,21 +221,10 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
     undoReports.set(partial, report);
     throw partial;
   };
+  const runs = ops.map(asRun);
   let i = 0;
-  while (i < ops.length) {
-    const op = ops[i];
-    if (op.kind === "write" || op.kind === "remove") {
-      log(op.description);
-      try {
-        if (op.kind === "write") await host.writeFile(op.path, op.content);
-        else await host.removeFile(op.path);
-      } catch (e) {
-        await fail(i, () => e as Error);
-      }
-      applied.push(op.description);
-      i++;
-      continue;
-    }
+  while (i < runs.length) {
+    const op = runs[i];
     let group: Run[];
     let results: CommandResult[];
     if (op.stdin !== undefined) {
@@ -227,9 +233,12 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
       results = [await host.run(op.argv, { stdin: op.stdin, allowFail: true })];
     } else {
       // A checked step ends its round trip: what follows must not run if the check fails.
+      // The batch is one command line on the host, which Linux caps at 128 KiB.
       let j = i;
-      while (j < ops.length && !isFileStep(ops[j]) && (ops[j] as Run).stdin === undefined && (j === i || !(ops[j - 1] as Run).check)) j++;
-      group = ops.slice(i, j) as Run[];
+      let size = commandLine(op.argv).length;
+      const fits = (r: Run) => (size += commandLine(r.argv).length) <= BATCH_MAX;
+      while (j < runs.length && runs[j].stdin === undefined && (j === i || (!runs[j - 1].check && fits(runs[j])))) j++;
+      group = runs.slice(i, j);
       for (const g of group) log(g.description);
       results = await host.batch(
         group.map((g) => g.argv),

@@ -39,6 +39,51 @@ function trace(host: string, command: string): void {
   if (file) appendFileSync(file, JSON.stringify({ host, command }) + "\n");
 }
 
+/** Content up to this size travels in the command line (one argument), so the write joins a batch. */
+export const INLINE_WRITE_MAX = 16 * 1024;
+
+// Few processes (each is a fork and exec, slow on a busy host): names by
+// parameter expansion; an existing file's mode and owner come with the copy
+// that becomes the temp file, whose content is then replaced. $5 is the
+// content when it came in the command line; otherwise it comes on stdin and
+// its hash ($3) proves it arrived whole.
+const WRITE_FILE = [
+  "set -e",
+  'f="$1"; mode="$2"; sum="$3"; bak="$4"',
+  'dir=${f%/*}; [ -n "$dir" ] || dir=/; [ -d "$dir" ] || mkdir -p -- "$dir"',
+  't="$dir/.${f##*/}.tmp.$$"',
+  "trap 'rm -f -- \"$t\"' EXIT",
+  // A dropped connection must not kill the script before the EXIT trap removes
+  // the temp file: writing to the closed channel fails instead of SIGPIPE, and
+  // a hangup or termination exits through the trap.
+  "trap '' PIPE; trap 'exit 129' HUP; trap 'exit 143' TERM",
+  'if [ -e "$f" ]; then cp -p -- "$f" "$t"; else (umask 077; : >"$t"); fi',
+  'if [ $# -ge 5 ]; then printf %s "$5" >"$t"; else cat >"$t"',
+  // Hash from stdin: a checklist line would break on a file name holding a newline.
+  '  [ "$(sha256sum <"$t")" = "$sum  -" ] || { echo "content arrived incomplete; $f left unchanged" >&2; exit 90; }; fi',
+  'if [ -e "$f" ]; then b=${bak%/*}; [ -d "$b" ] || mkdir -p -- "$b"; cp -p -- "$f" "$bak"; else chmod -- "$mode" "$t"; fi',
+  'sync -- "$t" 2>/dev/null || sync',
+  'mv -f -- "$t" "$f"',
+  "trap - EXIT",
+].join("\n");
+
+/**
+ * The command that writes `path` atomically (temp file, sync, rename), keeping
+ * the previous file under BACKUP_DIR. Small text goes in the command line;
+ * larger content (or content with NUL bytes) on stdin, checked by its hash.
+ */
+export function writeFileCommand(path: string, content: string, mode = "0644"): { argv: string[]; stdin?: string } {
+  if (Buffer.byteLength(content) <= INLINE_WRITE_MAX && !content.includes("\0"))
+    return { argv: shScript(WRITE_FILE, path, mode, "-", BACKUP_DIR + path, content) };
+  const sum = createHash("sha256").update(content).digest("hex");
+  return { argv: shScript(WRITE_FILE, path, mode, sum, BACKUP_DIR + path), stdin: content };
+}
+
+/** The command that removes `path` (absent is fine), keeping a copy under BACKUP_DIR. */
+export function removeFileArgv(path: string): string[] {
+  return shScript('if [ -e "$1" ]; then b=${2%/*}; [ -d "$b" ] || mkdir -p -- "$b"; cp -p -- "$1" "$2"; rm -f -- "$1"; fi', path, BACKUP_DIR + path);
+}
+
 export class RemoteHost {
   private localLock: Promise<void> = Promise.resolve();
   private readonly holder = new AsyncLocalStorage<boolean>();
@@ -120,40 +165,14 @@ export class RemoteHost {
    * The old content is copied under BACKUP_DIR first.
    */
   async writeFile(path: string, content: string, opts: { mode?: string } = {}): Promise<void> {
-    const sum = createHash("sha256").update(content).digest("hex");
-    // Few processes (each is a fork and exec, slow on a busy host): names by
-    // parameter expansion; an existing file's mode and owner come with the
-    // copy that becomes the temp file, whose content is then replaced.
-    const script = [
-      "set -e",
-      'f="$1"; mode="$2"; sum="$3"; bak="$4"',
-      'dir=${f%/*}; [ -n "$dir" ] || dir=/; [ -d "$dir" ] || mkdir -p -- "$dir"',
-      't="$dir/.${f##*/}.tmp.$$"',
-      "trap 'rm -f -- \"$t\"' EXIT",
-      // A dropped connection must not kill the script before the EXIT trap removes
-      // the temp file: writing to the closed channel fails instead of SIGPIPE, and
-      // a hangup or termination exits through the trap.
-      "trap '' PIPE; trap 'exit 129' HUP; trap 'exit 143' TERM",
-      'if [ -e "$f" ]; then cp -p -- "$f" "$t"; cat >"$t"; else (umask 077; cat >"$t"); fi',
-      // Hash from stdin: a checklist line would break on a file name holding a newline.
-      '[ "$(sha256sum <"$t")" = "$sum  -" ] || { echo "content arrived incomplete; $f left unchanged" >&2; exit 90; }',
-      'if [ -e "$f" ]; then b=${bak%/*}; [ -d "$b" ] || mkdir -p -- "$b"; cp -p -- "$f" "$bak"; else chmod -- "$mode" "$t"; fi',
-      'sync -- "$t" 2>/dev/null || sync',
-      'mv -f -- "$t" "$f"',
-      "trap - EXIT",
-    ].join("\n");
-    const argv = shScript(script, path, opts.mode ?? "0644", sum, BACKUP_DIR + path);
-    const line = commandLine(argv);
-    const r = await this.exec(line, `write ${path}`, content);
+    const w = writeFileCommand(path, content, opts.mode);
+    const r = await this.exec(commandLine(w.argv), `write ${path}`, w.stdin);
     if (r.code !== 0) throw new HostCommandError(this.name, `write ${path}`, r.code, r.stdout.toString(), r.stderr.toString());
   }
 
   /** Removes a file, keeping a backup; absent is fine. */
   async removeFile(path: string): Promise<void> {
-    await this.run(
-      shScript('if [ -e "$1" ]; then mkdir -p -- "$(dirname -- "$2")"; cp -p -- "$1" "$2"; rm -f -- "$1"; fi', path, BACKUP_DIR + path),
-      { what: `remove ${path}` },
-    );
+    await this.run(removeFileArgv(path), { what: `remove ${path}` });
   }
 
   /** Puts a file back as it was: previous content, or absent. */
