@@ -76,6 +76,13 @@ export interface Command {
   check?: (r: CommandResult) => string | undefined;
   /** Run when this step fails, or when a later one does (see Undo.on). */
   undo?: Undo;
+  /**
+   * `argv` is `prefix` + `words`: consecutive steps with the same prefix run
+   * as one command with all their words (`ip link set dev X vf 0 vlan 100 mac
+   * …`: one process, one netlink request). If that fails they run again one
+   * by one, so the failure names the step that was refused.
+   */
+  joins?: { prefix: readonly string[]; words: readonly string[] };
 }
 
 export type Operation =
@@ -146,6 +153,53 @@ const BATCH_MAX = 96 * 1024;
 
 /** A command as the executor runs it; a file step keeps its own failure message. */
 type Run = Command & { file?: { verb: "write" | "remove"; path: string } };
+
+/** Whether `b` can take `a`'s words into one command line (see Command.joins). */
+function sameJoin(a: Run, b: Run): boolean {
+  const p = a.joins?.prefix;
+  const q = b.joins?.prefix;
+  return !!p && !!q && !a.check && !a.undo && !b.check && !b.undo && p.length === q.length && p.every((w, i) => w === q[i]);
+}
+
+/** The group's steps as command lines: neighbours that share a prefix become one. */
+function joinUnits(group: readonly Run[]): Run[][] {
+  const units: Run[][] = [];
+  for (const g of group) {
+    const last = units[units.length - 1];
+    if (last && sameJoin(last[last.length - 1], g)) last.push(g);
+    else units.push([g]);
+  }
+  return units;
+}
+
+/**
+ * Runs a group of steps in one round trip with neighbours joined, one result
+ * per step. A joined command that fails runs again as its steps, so each gets
+ * its own result; if they all go through alone, the rest of the group runs.
+ */
+async function runGroup(host: RemoteHost, group: readonly Run[]): Promise<CommandResult[]> {
+  if (group.length === 0) return [];
+  const units = joinUnits(group);
+  const out = await host.batch(
+    units.map((u) => (u.length === 1 ? u[0].argv : [...u[0].joins!.prefix, ...u.flatMap((g) => g.joins!.words)])),
+    { stopOnError: true },
+  );
+  const results: CommandResult[] = [];
+  for (let k = 0; k < units.length; k++) {
+    const u = units[k];
+    const r = out[k];
+    if (u.length === 1 || r.code === 0 || r.code === null) {
+      results.push(...u.map(() => r));
+      continue;
+    }
+    const alone = await host.batch(u.map((g) => g.argv), { stopOnError: true });
+    results.push(...alone);
+    if (alone.every((x) => x.code === 0)) results.push(...(await runGroup(host, units.slice(k + 1).flat())));
+    while (results.length < group.length) results.push({ code: null, stdout: "", stderr: "" });
+    return results;
+  }
+  return results;
+}
 
 /** A step as a command: file steps become their write or remove command, with stdin for large content. */
 function asRun(op: Operation): Run {
@@ -240,10 +294,7 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
       while (j < runs.length && runs[j].stdin === undefined && (j === i || (!runs[j - 1].check && fits(runs[j])))) j++;
       group = runs.slice(i, j);
       for (const g of group) log(g.description);
-      results = await host.batch(
-        group.map((g) => g.argv),
-        { stopOnError: true },
-      );
+      results = await runGroup(host, group);
     }
     for (let k = 0; k < group.length; k++) {
       const r = results[k];

@@ -11,7 +11,7 @@ import { DeploymentError, ResourceSpec, secret, Stack } from "../support/engine"
 import { hostFor, closeAllConnections } from "../../provider/host";
 import { connectionSchema } from "../../provider/connection";
 import { spec } from "../../provider/resources/virtualFunction";
-import { execute } from "../../provider/host";
+import { execute, PartialApplyError } from "../../provider/host";
 import { executable, readFacts } from "../../provider/resources/virtualFunction";
 import { inputsSchema } from "../../provider/resources/virtualFunction/schema";
 import { derivedMac, isLocallyAdministeredUnicast } from "../../provider/resources/virtualFunction/mac";
@@ -255,6 +255,31 @@ describe("VirtualFunction on the lab host", function () {
       );
       expect(err.message).to.match(/minTxRate = 10 was refused by the igb driver of PF/);
       expect(err.message).to.match(/RTNETLINK answers: Invalid argument/);
+    });
+
+    it("attributes joined in one command: the kernel's refusal of one still names it, and what went before is reported applied", async () => {
+      const conn = connectionSchema().parse(connection);
+      const host = hostFor(conn);
+      const facts = await readFacts(host, pf, "", 1);
+      const prefix = ["ip", "link", "set", "dev", pf, "vf", "1"];
+      const step = (description: string, words: string[], attribute: "vlan" | "minTxRate", value: string) =>
+        ({ kind: "run" as const, description, argv: [...prefix, ...words], attribute, value, joins: { prefix, words } });
+      try {
+        const err = await execute(host, executable(facts, [
+          step("VF 1: set vlan 5 qos 0", ["vlan", "5", "qos", "0"], "vlan", "5"),
+          step("VF 1: set min_tx_rate 10", ["min_tx_rate", "10", "max_tx_rate", "100"], "minTxRate", "10"),
+        ])).then(
+          () => undefined,
+          (e) => e,
+        );
+        expect(err).to.be.instanceOf(PartialApplyError);
+        expect(err.applied).to.deep.equal(["VF 1: set vlan 5 qos 0"]);
+        expect(err.message).to.match(/minTxRate = 10 was refused by the igb driver of PF/);
+        expect(err.message).to.match(/RTNETLINK answers: Invalid argument/);
+        expect((await hostVf(1)).vlan).to.equal(5);
+      } finally {
+        await vm.run(`ip link set dev ${pf} vf 1 vlan 0`);
+      }
     });
 
     it("maxTxRate on a PF without link says why", async () => {

@@ -88,4 +88,41 @@ describe("executor undo (local shell)", () => {
     expect(err).to.not.be.instanceOf(PartialApplyError);
     expect(failedBeforeAnyChange(err)).to.equal(true);
   });
+
+  describe("steps that join into one command", () => {
+    // A command that logs each run and its words, and refuses the word "bad".
+    const prefix = (log: string) => ["sh", "-c", 'echo "$*" >> "$0"; for w; do [ "$w" != bad ] || { echo "bad refused" >&2; exit 3; }; done', log];
+    const step = (log: string, word: string, more: Partial<Operation> = {}): Operation => ({
+      description: `set ${word}`,
+      argv: [...prefix(log), word],
+      joins: { prefix: prefix(log), words: [word] },
+      ...more,
+    } as Operation);
+
+    it("neighbours with the same prefix run as one command with all their words", async () => {
+      const log = path.join(dir, "runs");
+      await execute(host, [step(log, "a"), step(log, "b"), step(log, "c"), { description: "other", argv: ["true"] }, step(log, "d")]);
+      expect(read(log).split("\n").filter(Boolean)).to.deep.equal(["a b c", "d"]);
+    });
+
+    it("a joined command that fails runs again step by step, so the failure names the refused step and what was applied", async () => {
+      const log = path.join(dir, "runs");
+      const after = path.join(dir, "after");
+      let err: unknown;
+      await execute(host, [step(log, "a"), step(log, "bad"), step(log, "c"), { description: "after", argv: ["touch", after] }]).catch((e) => (err = e));
+      expect(read(log).split("\n").filter(Boolean)).to.deep.equal(["a bad c", "a", "bad"]);
+      expect(err).to.be.instanceOf(PartialApplyError);
+      const p = err as PartialApplyError;
+      expect(p.applied).to.deep.equal(["set a"]);
+      expect(p.notApplied).to.deep.equal(["set bad", "set c", "after"]);
+      expect(p.message).to.include("bad refused");
+      expect(fs.existsSync(after)).to.equal(false);
+    });
+
+    it("a step with an undo or a check is not joined", async () => {
+      const log = path.join(dir, "runs");
+      await execute(host, [step(log, "a"), step(log, "b", { check: () => undefined }), step(log, "c")]);
+      expect(read(log).split("\n").filter(Boolean)).to.deep.equal(["a", "b", "c"]);
+    });
+  });
 });

@@ -33,7 +33,7 @@ function refusal(op: Extract<VfOperation, { kind: "run" }>, facts: HostFacts, st
 /** The plan's operations as the executor runs them: an attribute the driver refuses is explained. */
 export function executable(facts: HostFacts, ops: readonly VfOperation[]): Operation[] {
   return ops.map((o) =>
-    o.kind !== "run" ? o : { kind: "run", description: o.description, argv: [...o.argv], refusal: o.attribute ? (r) => refusal(o, facts, r.stderr || r.stdout) : undefined },
+    o.kind !== "run" ? o : { kind: "run", description: o.description, argv: [...o.argv], joins: o.joins, refusal: o.attribute ? (r) => refusal(o, facts, r.stderr || r.stdout) : undefined },
   );
 }
 

@@ -25,7 +25,7 @@ export const RESET_STATE: Resolved = { ...RESET, persist: false };
 export type Attribute = "mac" | "vlan" | "vlanProtocol" | "spoofCheck" | "trust" | "linkState" | "minTxRate" | "maxTxRate";
 
 export type Operation =
-  | { kind: "run"; description: string; argv: Argv; attribute?: Attribute; value?: string }
+  | { kind: "run"; description: string; argv: Argv; attribute?: Attribute; value?: string; joins?: { prefix: Argv; words: string[] } }
   | { kind: "write"; description: string; path: string; content: string }
   | { kind: "remove"; description: string; path: string };
 
@@ -157,7 +157,15 @@ export function plan(facts: HostFacts, index: number, d: Resolved, opts: PlanOpt
     const refused = (attr: string, value: string, why: string) =>
       problems.push(`${attr} = ${value} is not supported by the ${drv} driver of PF ${pf.netdev} (${pf.pciAddress}): ${why}`);
     const at = (description: string, attribute: Attribute, value: string, ...args: string[]) =>
-      ops.push({ kind: "run", description: `${name}: ${description}`, argv: ipSet(pf.netdev, index, ...args), attribute, value });
+      ops.push({
+        kind: "run",
+        description: `${name}: ${description}`,
+        argv: ipSet(pf.netdev, index, ...args),
+        attribute,
+        value,
+        // The attributes go in one `ip link set … vf N` (one process, one netlink request).
+        joins: { prefix: ipSet(pf.netdev, index), words: args },
+      });
 
     if (cur.vlan !== d.vlan || cur.qos !== d.qos || cur.vlanProtocol !== d.vlanProtocol) {
       if (d.vlanProtocol === "802.1ad" && known.qinq) refused("vlanProtocol", "802.1ad", known.qinq);
