@@ -26,6 +26,8 @@ describe("shell scripts", () => {
       "iommu-kernel-args-entries.sh",
       "keep-file.sh",
       "restore-file.sh",
+      "reboot-soon.sh",
+      "start-unit.sh",
     ]);
   });
 

@@ -96,7 +96,11 @@ function simulate(f: HostFacts, ops: Operation[]): HostFacts {
             default: throw new Error(`unexpected ip word ${w[i]}`);
           }
         }
-      } else if (a[0] === "sh" && a[2].includes("systemctl start")) s.unit.active = "active";
+      } else if (a[0] === "sh" && a[2].includes('systemctl "$@"')) {
+        // start-unit.sh: starts, and enables when asked
+        s.unit.active = "active";
+        if (a[5] === "enable") s.unit.enabled = "enabled";
+      }
       else if (a[0] === "sh" && a[2].includes("daemon-reload")) {
         // reloads only: nothing the model tracks
       } else if (a[0] === "sh") {
@@ -116,7 +120,10 @@ function simulate(f: HostFacts, ops: Operation[]): HostFacts {
       } else if (a[0] === "modprobe") s.vfioPciLoaded = true;
       else if (a[0] === "systemctl") {
         if (a[1] === "enable") s.unit.enabled = "enabled";
-        else if (a[1] === "disable") s.unit.enabled = "disabled";
+        else if (a[1] === "disable") {
+          s.unit.enabled = "disabled";
+          if (a.includes("--now")) s.unit.active = "inactive";
+        }
         else if (a[1] === "start") s.unit.active = "active";
         else if (a[1] === "stop") s.unit.active = "inactive";
         else if (a[1] !== "daemon-reload") throw new Error(`unexpected systemctl ${a[1]}`);
@@ -626,9 +633,7 @@ describe("VirtualFunction planning", () => {
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac } });
       expect(plan(f, 1, d, opts).ops.map((o) => o.description)).to.deep.equal([
         "write /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
-        "reload systemd units if it has not loaded pulumi-sriov-vf-0000:01:00.0-1.service as written",
-        "enable pulumi-sriov-vf-0000:01:00.0-1.service (runs at boot)",
-        "start pulumi-sriov-vf-0000:01:00.0-1.service",
+        "enable pulumi-sriov-vf-0000:01:00.0-1.service (runs at boot) and start it",
       ]);
       const done = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "active" } } });
       expect(plan(done, 1, d, opts).ops).to.deep.equal([]);
@@ -644,6 +649,18 @@ describe("VirtualFunction planning", () => {
       ]);
     });
 
+    it("a changed unit that systemd holds is read again, not started again; a new one needs no reload", () => {
+      const d = desired({ persist: true });
+      const old = renderUnit("0000:01:00.0", 1, desired({ persist: true, vlan: 7 }));
+      const held = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: old, enabled: "enabled", active: "active" } } });
+      expect(plan(held, 1, d, opts).ops.map((o) => o.description)).to.deep.equal([
+        "write /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
+        "reload systemd units if it has not loaded pulumi-sriov-vf-0000:01:00.0-1.service as written",
+      ]);
+      const stopped = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: renderUnit("0000:01:00.0", 1, d), enabled: "enabled", active: "failed" } } });
+      expect(plan(stopped, 1, d, opts).ops.map((o) => o.description)).to.deep.equal(["start pulumi-sriov-vf-0000:01:00.0-1.service"]);
+    });
+
     it("reads systemd's NeedDaemonReload as a stale unit", () => {
       const head = "unit_name=pulumi-sriov-vf-0000:01:00.0-1.service\nunit_wanted=1\nActiveState=inactive\nNeedDaemonReload=yes\n";
       expect(parseProbe(head, "x").unit).to.deep.include({ enabled: "enabled", active: "inactive", stale: true });
@@ -654,8 +671,7 @@ describe("VirtualFunction planning", () => {
       const d = desired();
       const f = facts({ attributes: { mac: d.mac }, vf: { netdevMac: d.mac }, top: { unit: { name: "u", content: "x", enabled: "enabled", active: "active" } } });
       expect(runs(plan(f, 1, d, opts).ops)).to.deep.equal([
-        "systemctl disable --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl disable --now --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
       ]);
     });
@@ -679,8 +695,7 @@ describe("VirtualFunction planning", () => {
         `sh -c printf "%s\\n" "$1" > "$2" sh  /sys/bus/pci/devices/0000:01:10.2/driver_override`,
         `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/devices/0000:01:10.2/driver/unbind`,
         `sh -c printf "%s\\n" "$1" > "$2" sh 0000:01:10.2 /sys/bus/pci/drivers_probe`,
-        "systemctl disable --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
-        "systemctl stop pulumi-sriov-vf-0000:01:00.0-1.service",
+        "systemctl disable --now --no-reload pulumi-sriov-vf-0000:01:00.0-1.service",
         "remove /etc/systemd/system/pulumi-sriov-vf-0000:01:00.0-1.service",
       ]);
     });

@@ -9,6 +9,9 @@ import type { HostFacts, VfAttributes } from "./facts";
 import { defaultMac, ZERO_MAC } from "./mac";
 import { DriverMode, RESET, unitName, unitPath, VfInputs, VfOutputs, VlanProtocol } from "./schema";
 import { renderUnit } from "./unit";
+import { loadScript } from "../../scripts";
+
+const START_UNIT = loadScript("start-unit");
 
 /** Everything a VF should be: its inputs with the MAC and VLAN resolved. */
 export type Resolved = Omit<VfInputs, "pf" | "index" | "mac" | "vlan"> & { mac: string; vlan: number };
@@ -287,22 +290,28 @@ function persistOps(facts: HostFacts, index: number, d: Resolved): Operation[] {
   if (d.persist) {
     if (!facts.pf) return ops;
     const content = renderUnit(pci, index, d);
-    if (facts.unit.content !== content) ops.push({ kind: "write", description: `write ${path}`, path, content });
-    if (facts.unit.content !== content || facts.unit.stale) ops.push(reloadUnlessLoaded(unit));
-    if (facts.unit.enabled !== "enabled")
-      ops.push({ kind: "run", description: `enable ${unit} (runs at boot)`, argv: ["systemctl", "enable", "--no-reload", unit] });
-    // Started once now: the VF gets its settings from the same script that SriovPf re-runs when it re-creates the VFs.
+    const changed = facts.unit.content !== content;
+    if (changed) ops.push({ kind: "write", description: `write ${path}`, path, content });
+    // A unit systemd holds already (an older file, or a run cut off after a
+    // write) is read again; a new one systemd reads when it starts it.
+    if (facts.unit.stale || (changed && facts.unit.content !== null)) ops.push(reloadUnlessLoaded(unit));
+    const enable = facts.unit.enabled !== "enabled";
+    // Started once now: the VF gets its settings from the same script that
+    // SriovPf re-runs when it re-creates the VFs. Enabling and starting is one systemctl call.
     if (facts.unit.active !== "active")
       ops.push({
         kind: "run",
-        description: `start ${unit}`,
-        argv: shScript('systemctl start -- "$1" || { r=$?; journalctl -u "$1" -n 15 --no-pager -o cat >&2; exit $r; }', unit),
+        description: enable ? `enable ${unit} (runs at boot) and start it` : `start ${unit}`,
+        argv: shScript(START_UNIT, unit, enable ? "enable" : ""),
       });
+    else if (enable) ops.push({ kind: "run", description: `enable ${unit} (runs at boot)`, argv: ["systemctl", "enable", "--no-reload", unit] });
   } else {
-    if (facts.unit.enabled === "enabled") ops.push({ kind: "run", description: `disable ${unit}`, argv: ["systemctl", "disable", "--no-reload", unit] });
-    // Not left active or failed after its file is gone.
-    if (facts.unit.active === "active" || facts.unit.active === "failed" || facts.unit.active === "activating")
-      ops.push({ kind: "run", description: `stop ${unit}`, argv: ["systemctl", "stop", unit] });
+    const running = facts.unit.active === "active" || facts.unit.active === "failed" || facts.unit.active === "activating";
+    // Not left active or failed after its file is gone; disabling and stopping is one systemctl call.
+    if (facts.unit.enabled === "enabled" && running)
+      ops.push({ kind: "run", description: `disable and stop ${unit}`, argv: ["systemctl", "disable", "--now", "--no-reload", unit] });
+    else if (facts.unit.enabled === "enabled") ops.push({ kind: "run", description: `disable ${unit}`, argv: ["systemctl", "disable", "--no-reload", unit] });
+    else if (running) ops.push({ kind: "run", description: `stop ${unit}`, argv: ["systemctl", "stop", unit] });
     if (facts.unit.content !== null) ops.push({ kind: "remove", description: `remove ${path}`, path });
   }
   return ops;
