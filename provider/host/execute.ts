@@ -257,7 +257,13 @@ async function undoAll(host: RemoteHost, undos: readonly Undo[]): Promise<{ done
   return { done, notes };
 }
 
-export async function execute(host: RemoteHost, ops: readonly Operation[], log: Log = quiet): Promise<void> {
+/**
+ * Runs the operations. `readBack`, a read-only command, runs in the same
+ * round trip as the last of them once all went through (its result is
+ * returned, whatever its exit code): the resource's read of what it applied
+ * costs no round trip of its own.
+ */
+export async function execute(host: RemoteHost, ops: readonly Operation[], log: Log = quiet, opts: { readBack?: Argv } = {}): Promise<CommandResult | undefined> {
   const applied: string[] = [];
   // Undoes what is due, then throws: the bare cause when nothing was applied or undone.
   const fail = async (i: number, cause: (note?: string) => Error): Promise<never> => {
@@ -276,6 +282,9 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
     throw partial;
   };
   const runs = ops.map(asRun);
+  // The read-back rides along as a last step that is not an operation.
+  if (opts.readBack) runs.push({ description: "", argv: [...opts.readBack] });
+  let readBack: CommandResult | undefined;
   let i = 0;
   while (i < runs.length) {
     const op = runs[i];
@@ -293,11 +302,15 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
       const fits = (r: Run) => (size += commandLine(r.argv).length) <= BATCH_MAX;
       while (j < runs.length && runs[j].stdin === undefined && (j === i || (!runs[j - 1].check && fits(runs[j])))) j++;
       group = runs.slice(i, j);
-      for (const g of group) log(g.description);
+      for (const g of group) if (g.description) log(g.description);
       results = await runGroup(host, group);
     }
     for (let k = 0; k < group.length; k++) {
       const r = results[k];
+      if (i + k === ops.length) {
+        readBack = r;
+        continue;
+      }
       const problem = r.code === 0 ? group[k].check?.(r) : undefined;
       if (r.code === 0 && problem === undefined) {
         applied.push(group[k].description);
@@ -307,4 +320,5 @@ export async function execute(host: RemoteHost, ops: readonly Operation[], log: 
     }
     i += group.length;
   }
+  return readBack;
 }

@@ -125,4 +125,35 @@ describe("executor undo (local shell)", () => {
       expect(read(log).split("\n").filter(Boolean)).to.deep.equal(["a", "b", "c"]);
     });
   });
+
+  describe("a read-back after the operations", () => {
+    /** The local shell as host, counting round trips. */
+    function counted() {
+      const t = localTransport("root@local-readback:22");
+      let trips = 0;
+      const exec = t.exec;
+      t.exec = (command, stdin) => {
+        trips++;
+        return exec(command, stdin);
+      };
+      return { host: new RemoteHost(t), trips: () => trips };
+    }
+
+    it("runs in the same round trip as the last operations and returns its result, exit code and all", async () => {
+      const c = counted();
+      const f = path.join(dir, "f");
+      const r = await execute(c.host, [{ description: "write", argv: ["sh", "-c", 'echo x > "$0"', f] }], undefined, { readBack: ["sh", "-c", 'cat "$0"; exit 3', f] });
+      expect(r).to.deep.include({ code: 3, stdout: "x\n" });
+      expect(c.trips()).to.equal(1);
+    });
+
+    it("does not run when an operation fails", async () => {
+      const c = counted();
+      const marker = path.join(dir, "read");
+      let err: unknown;
+      await execute(c.host, [{ description: "fails", argv: ["false"] }], undefined, { readBack: ["touch", marker] }).catch((e) => (err = e));
+      expect(err).to.be.instanceOf(Error);
+      expect(fs.existsSync(marker)).to.equal(false);
+    });
+  });
 });

@@ -1,6 +1,6 @@
 // SriovPf's effects beside the shared executor: reading the PF, asking
 // libvirt who uses its VFs, and explaining a refused VF write.
-import { HostError, Operation, RemoteHost } from "../../host";
+import { Argv, commandLine, CommandResult, HostCommandError, HostError, Operation, RemoteHost } from "../../host";
 import { Facts, readArgv } from "./facts";
 import { parseFacts } from "./facts";
 import { Selector } from "./schema";
@@ -8,7 +8,13 @@ import { explainVfWriteFailure, Op, vfWriteArgv } from "./plan";
 import { findUsers, LibvirtObjects, parseUsageOutput, USAGE_SCRIPT, Users } from "./usage";
 
 export async function readFacts(host: RemoteHost, kind: Selector, value: string, driverHint?: string): Promise<Facts> {
-  const r = await host.run(readArgv(kind, value, { driverHint }), { what: "read the PCI devices' SR-IOV state" });
+  const argv = readArgv(kind, value, { driverHint });
+  return factsFrom(host, argv, await host.run(argv, { allowFail: true }));
+}
+
+/** The facts in the answer of `argv` (a readArgv), as readFacts fails on it. */
+export function factsFrom(host: RemoteHost, argv: Argv, r: CommandResult): Facts {
+  if (r.code !== 0) throw new HostCommandError(host.name, commandLine(argv), r.code, r.stdout, r.stderr, "read the PCI devices' SR-IOV state");
   try {
     return parseFacts(r.stdout);
   } catch (e) {

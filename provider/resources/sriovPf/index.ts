@@ -1,11 +1,11 @@
 // SriovPf: the VF count of one physical function, its autoprobe flag and MTU,
 // made to survive reboots (systemd unit, udev rule or module option), and
 // changed only when no running domain or active pool network would lose a VF.
-import { BACKUP_DIR, execute, failedBeforeAnyChange, Log, loggerFor, previewOf, shScript } from "../../host";
+import { BACKUP_DIR, CommandResult, execute, failedBeforeAnyChange, Log, loggerFor, previewOf, shScript } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { InputError } from "../../validate";
-import { executable, readFacts, usersOf } from "./apply";
-import { Facts, foundPath, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
+import { executable, factsFrom, readFacts, usersOf } from "./apply";
+import { Facts, foundPath, readArgv, modprobePath, PfFacts, renderFound, selectorProblem, udevRulePath, unitPath } from "./facts";
 import { Desired, persistOps, persistPathFor, plan, refuseIfFailed } from "./plan";
 import { FoundState, inputsSchema, selectorOf, SELECTORS, SriovPfInputs, SriovPfOutputs, VfInfo } from "./schema";
 import { backupOf, putBackOps, takenOverPath } from "./takeover";
@@ -93,15 +93,18 @@ async function converge(
   const found = opts.found ?? facts.found ?? foundOf(pf);
   const recording = creating && p.ops.length > 0 && !facts.found;
   if (recording) await host.writeFile(foundPath(pf.pciAddress), renderFound(found));
+  const afterArgv = readArgv("pciAddress", pf.pciAddress);
+  let readBack: CommandResult | undefined;
   try {
-    await execute(host, executable(p.ops, who(pf, host.name)), log(host.name, pf.pciAddress));
+    // What it applied is read in the same round trip as the last operations.
+    if (p.ops.length) readBack = await execute(host, executable(p.ops, who(pf, host.name)), log(host.name, pf.pciAddress), { readBack: afterArgv });
   } catch (e) {
     // Nothing changed: a record kept now could only go stale before the next create.
     if (recording && failedBeforeAnyChange(e))
       await host.removeFile(foundPath(pf.pciAddress)).catch(() => undefined);
     throw e;
   }
-  const after = p.ops.length ? await readFacts(host, "pciAddress", pf.pciAddress) : facts;
+  const after = readBack ? factsFrom(host, afterArgv, readBack) : facts;
   const now = after.pf;
   if (!now) throw new InputError([{ property: "pciAddress", reason: `${pf.pciAddress} disappeared from ${host.name} while it was being configured` }]);
   if (now.numVfs !== inputs.numVfs || now.vfs.length !== inputs.numVfs)

@@ -3,7 +3,7 @@
 // unit that re-applies both whenever the VF is re-created. Effects live here;
 // facts, planning and rendering are pure modules beside it.
 import type { Ctx, ResourceSpec } from "../../resource";
-import { commandLine, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, previewOf, refuseIfProblems, RemoteHost } from "../../host";
+import { CommandResult, commandLine, execute, HostCommandError, HostError, Log, loggerFor, Operation, PartialApplyError, previewOf, refuseIfProblems, RemoteHost } from "../../host";
 import { factsCommand, HostFacts, parseFacts } from "./facts";
 import { observedInputs, Operation as VfOperation, outputsOf, ownMac, plan, Plan, RESET_STATE, resolve, verify, vfName } from "./plan";
 import { inputsSchema, VfInputs, VfOutputs } from "./schema";
@@ -11,8 +11,12 @@ import { importIds } from "../../names";
 
 /** Everything about the VF in one round trip. `storedPfPci` pins the PF found at create time. */
 export async function readFacts(host: RemoteHost, pf: string, storedPfPci: string, index: number): Promise<HostFacts> {
+  return factsFrom(host, pf, index, await host.run(factsCommand(pf, storedPfPci, index), { allowFail: true }));
+}
+
+/** The facts in the probe's answer, or what went wrong reading them. */
+function factsFrom(host: RemoteHost, pf: string, index: number, r: CommandResult): HostFacts {
   const what = `probe of VF ${index} of ${pf} (sysfs, systemctl show, ip -j -d link show)`;
-  const r = await host.run(factsCommand(pf, storedPfPci, index), { allowFail: true });
   if (r.code !== 0) throw new HostCommandError(host.name, what, r.code, r.stdout, r.stderr, "reading the VF");
   try {
     return parseFacts(index, r.stdout);
@@ -63,8 +67,9 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
     p.problems.unshift(...problems);
     refuseIfCannot(host, facts, inputs.index, inputs.pf, p);
     if (p.ops.length === 0) return outputsOf(facts, inputs.index, desired.persist);
-    await execute(host, executable(facts, p.ops), log(host, inputs));
-    const after = await readFacts(host, inputs.pf, facts.pf!.pciAddress, inputs.index);
+    // What it applied is read in the same round trip as the last operations.
+    const readBack = factsCommand(inputs.pf, facts.pf!.pciAddress, inputs.index);
+    const after = factsFrom(host, inputs.pf, inputs.index, (await execute(host, executable(facts, p.ops), log(host, inputs), { readBack }))!);
     const left = verify(after, inputs.index, desired);
     if (left.length)
       throw new PartialApplyError(
