@@ -7,10 +7,12 @@
 # symlinks with `cd -P`. Positional args:
 #   $1 PF name   $2 PF PCI address from state ("" when creating: resolve the name)
 #   $3 VF index  $4 a root for /sys, /proc, /dev and /etc ("" on hosts; a fake tree in tests)
+#   $5 "nosystemd" to leave out systemd's state of the unit (a read-back after
+#      a change needs none, and systemctl is the slowest process here)
 # Word splitting of $a, $r and $drv is on purpose: they are space-separated
 # lists of sysfs paths, which contain no spaces.
 # shellcheck disable=SC2086,SC2046
-name="$1"; pfpci="$2"; idx="$3"; R="$4"
+name="$1"; pfpci="$2"; idx="$3"; R="$4"; nosystemd="$5"
 rd() { v=; if [ -e "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; }
 # Resolves symlinks to directories (all of sysfs's links read here) with the
 # `cd -P` builtin, no process; missing ones resolve to "/" (basename "").
@@ -29,7 +31,7 @@ if [ -n "$pfpci" ]; then
   # Enabled means the install link exists: systemd's own UnitFileState can be
   # stale after a unit was written or removed without a daemon-reload.
   [ -L "$R/etc/systemd/system/multi-user.target.wants/$unit" ] && echo unit_wanted=1
-  systemctl show -p ActiveState -p NeedDaemonReload -- "$unit" 2>/dev/null
+  [ "$nosystemd" = nosystemd ] || systemctl show -p ActiveState -p NeedDaemonReload -- "$unit" 2>/dev/null
 fi
 p="$R/sys/bus/pci/devices/$pfpci"
 if [ -n "$pfpci" ] && [ -e "$p" ]; then

@@ -319,8 +319,8 @@ describe("VirtualFunction probe script on a fake sysfs", () => {
     fs.symlinkSync(target, path.join(root, p));
   };
   const dir = (p: string) => fs.mkdirSync(path.join(root, p), { recursive: true });
-  const run = (pf: string, stored: string, index: number) => {
-    const argv = factsCommand(pf, stored, index, root);
+  const run = (pf: string, stored: string, index: number, opts: { systemd?: boolean } = {}) => {
+    const argv = factsCommand(pf, stored, index, root, opts);
     return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
   };
 
@@ -407,6 +407,13 @@ describe("VirtualFunction probe script on a fake sysfs", () => {
     expect(f.vf!.vfioUsers).to.deep.equal([{ pid: 4242, command: "qemu-system-x86" }]);
     expect(f.attributes).to.deep.include({ mac: "02:aa:00:00:00:02", vlan: 9 });
     expect(f.unit).to.deep.equal({ name: "pulumi-sriov-vf-0000:01:00.0-1.service", content: "[Unit]\nDescription=vf 1\n", enabled: "enabled", active: "active", stale: false });
+  });
+
+  it("leaves out systemd's state of the unit when asked (the read-back after a change), and only that", () => {
+    const full = parseFacts(1, run("enp1s0", "", 1));
+    const light = parseFacts(1, run("enp1s0", "", 1, { systemd: false }));
+    expect(light.unit.active).to.equal("");
+    expect({ ...light, unit: { ...light.unit, active: full.unit.active } }).to.deep.equal(full);
   });
 
   it("finds the PF by the stored PCI address when its name changed, and reports a missing VF or PF", () => {

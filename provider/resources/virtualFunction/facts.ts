@@ -93,8 +93,8 @@ export const UNIT_MARKER = "@@unit";
 const PROBE = loadScript("virtual-function-facts");
 
 /** The one command that reads everything `parseFacts` needs. */
-export function factsCommand(pf: string, storedPfPci: string, index: number, root = ""): Argv {
-  return shScript(PROBE, pf, storedPfPci, String(index), root);
+export function factsCommand(pf: string, storedPfPci: string, index: number, root = "", opts: { systemd?: boolean } = {}): Argv {
+  return shScript(PROBE, pf, storedPfPci, String(index), root, opts.systemd === false ? "nosystemd" : "");
 }
 
 /** Splits the probe's output into its sections. */

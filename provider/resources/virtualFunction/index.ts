@@ -67,8 +67,9 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
     p.problems.unshift(...problems);
     refuseIfCannot(host, facts, inputs.index, inputs.pf, p);
     if (p.ops.length === 0) return outputsOf(facts, inputs.index, desired.persist);
-    // What it applied is read in the same round trip as the last operations.
-    const readBack = factsCommand(inputs.pf, facts.pf!.pciAddress, inputs.index);
+    // What it applied is read in the same round trip as the last operations;
+    // outputs and verify need no systemd state.
+    const readBack = factsCommand(inputs.pf, facts.pf!.pciAddress, inputs.index, "", { systemd: false });
     const after = factsFrom(host, inputs.pf, inputs.index, (await execute(host, executable(facts, p.ops), log(host, inputs), { readBack }))!);
     const left = verify(after, inputs.index, desired);
     if (left.length)
