@@ -129,7 +129,10 @@ if [ -n "$fp" ]; then
   tr="$records/sriov-pf-$fp-taken-over.json"; [ -f "$R$tr" ] && out takenover "$(b64 <"$R$tr")"
   if command -v systemctl >/dev/null 2>&1; then
     u="pulumi-sriov-pf-$fp.service"
-    out unit "$(systemctl is-enabled "$u" 2>/dev/null)" "$(systemctl is-active "$u" 2>/dev/null)"
+    # Enabled means the install link exists (systemd's own UnitFileState can
+    # be stale after a write without a reload); one systemctl for the rest.
+    en=; [ -f "$R$unit" ] && en=disabled; [ -L "$E/systemd/system/multi-user.target.wants/$u" ] && en=enabled
+    out unit "$en" "$(systemctl show -p ActiveState --value -- "$u" 2>/dev/null)"
   fi
   for e in "$E/systemd/system/pulumi-sriov-vf-$fp-"*.service; do
     [ -e "$e" ] || [ -L "$e" ] || continue

@@ -304,7 +304,7 @@ describe("SriovPf", () => {
       for (const t of ["ls", "cat", "basename", "readlink", "grep", "base64", "tr", "sed", "head", "tail", "cut"])
         fs.symlinkSync(execFileSync("/bin/sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), path.join(bin, t));
       stub("modinfo", '[ "$2" = igb ] && echo "max_vfs:Maximum number of virtual functions to allocate per physical function (uint)"; exit 0');
-      stub("systemctl", 'case "$1" in is-enabled) echo enabled ;; is-active) echo active ;; esac');
+      stub("systemctl", 'case "$*" in is-enabled*) echo enabled ;; "show -p ActiveState --value -- pulumi-sriov-pf-"*) echo active ;; show*) echo inactive ;; esac');
       stub(
         "ip",
         'echo "3: $4: <BROADCAST> mtu 1500"; echo "    vf 0     link/ether 00:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff, spoof checking on"; echo "    vf 1     link/ether 02:AA:BB:CC:DD:01 brd ff:ff:ff:ff:ff:ff"',
@@ -343,6 +343,8 @@ describe("SriovPf", () => {
       mk("sys/class/net/br0/address", "aa:bb:cc:00:00:01\n");
       // Our unit, a VF unit, and persistence someone wrote by hand.
       mk(`etc/systemd/system/pulumi-sriov-pf-${PCI}.service`, "[Unit]\nDescription=ours\n");
+      mk("etc/systemd/system/multi-user.target.wants");
+      fs.symlinkSync(`../pulumi-sriov-pf-${PCI}.service`, path.join(root, `etc/systemd/system/multi-user.target.wants/pulumi-sriov-pf-${PCI}.service`));
       mk(`etc/systemd/system/pulumi-sriov-vf-${PCI}-1.service`, "[Unit]\n");
       mk(`etc/systemd/system/pulumi-sriov-vf-0000:02:00.0-0.service`, "[Unit]\n");
       mk("etc/systemd/system/ssh.service", "[Service]\nExecStart=/usr/sbin/sshd\n");
