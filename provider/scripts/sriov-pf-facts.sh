@@ -17,7 +17,8 @@ rd() { v=; if [ -r "$1" ]; then read -r v < "$1" 2>/dev/null || :; fi; [ -n "$v"
 lnk() { l=-; if [ -L "$1" ] && cd -P -- "$1" 2>/dev/null; then l=${PWD##*/}; cd /; fi; }
 # names DIR: the entries of a folder, in $n (space-separated; sysfs and /etc names hold no spaces).
 names() { n=; for e in "$1"/*; do [ -e "$e" ] || [ -L "$e" ] || continue; n="$n ${e##*/}"; done; }
-b64() { base64 -w0; }
+# file TAG PATH [MORE…]: a "TAG<TAB>MORE…<TAB><base64 of PATH>" line; one process (base64) per file.
+file() { _path="$2"; printf '%s' "$1"; shift 2; for _a in "$@"; do printf '\t%s' "$_a"; done; printf '\t'; base64 -w0 <"$_path"; printf '\n'; }
 NL='
 '
 matches=
@@ -88,7 +89,7 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
     for n in $pfnames; do grep -qw -- "$n" "$R$f" && hit="$hit $n"; done
     [ "$drv" != - ] && grep -qF -- "\"$drv\"" "$R$f" && hit="$hit $drv"
     [ -n "$hit" ] || continue
-    out foreign "$f" "$hit"; out foreignbody "$f" "$(b64 <"$R$f")"
+    out foreign "$f" "$hit"; file foreignbody "$R$f" "$f"
     case "$b" in *.service) command -v systemctl >/dev/null 2>&1 && out foreignunit "$f" "$(systemctl is-enabled "$b" 2>/dev/null)" ;; esac
   done
   # rc.local: a shared script; only lines that write this PF's sriov_numvfs count.
@@ -98,7 +99,7 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
     grep sriov_numvfs "$R$f" 2>/dev/null | grep -qF -- "$sel" && hit="$sel"
     for n in $pfnames; do grep sriov_numvfs "$R$f" 2>/dev/null | grep -qw -- "$n" && hit="$hit $n"; done
     [ -n "$hit" ] || continue
-    out foreign "$f" "$hit"; out foreignbody "$f" "$(b64 <"$R$f")"
+    out foreign "$f" "$hit"; file foreignbody "$R$f" "$f"
   done
   if [ "$drv" != - ]; then
     if command -v modinfo >/dev/null 2>&1; then
@@ -114,7 +115,7 @@ if [ -n "$sel" ] && [ -e "$S/$sel" ]; then
     [ -z "$cands" ] || hits=$(grep -lE "^[[:space:]]*options[[:space:]]+${drv}[[:space:]].*max_vfs" -- $cands 2>/dev/null)
     for h in $hits; do
       f=${h#"$R"}
-      out foreign "$f" "options $drv max_vfs"; out foreignbody "$f" "$(b64 <"$h")"
+      out foreign "$f" "options $drv max_vfs"; file foreignbody "$h" "$f"
     done
   fi
 fi
@@ -124,15 +125,15 @@ if [ -n "$fp" ]; then
   [ "$drv" != - ] || drv="$hint"
   unit="/etc/systemd/system/pulumi-sriov-pf-$fp.service"; rule="/etc/udev/rules.d/70-pulumi-sriov-$fp.rules"; conf=
   [ -n "$drv" ] && [ "$drv" != - ] && conf="/etc/modprobe.d/pulumi-sriov-$drv.conf"
-  for f in "$unit" "$rule" $conf; do [ -f "$R$f" ] && out file "$f" "$(b64 <"$R$f")"; done
-  fs="$records/sriov-pf-$fp.json"; [ -f "$R$fs" ] && out found "$(b64 <"$R$fs")"
-  tr="$records/sriov-pf-$fp-taken-over.json"; [ -f "$R$tr" ] && out takenover "$(b64 <"$R$tr")"
+  for f in "$unit" "$rule" $conf; do [ -f "$R$f" ] && file file "$R$f" "$f"; done
+  fs="$records/sriov-pf-$fp.json"; [ -f "$R$fs" ] && file found "$R$fs"
+  tr="$records/sriov-pf-$fp-taken-over.json"; [ -f "$R$tr" ] && file takenover "$R$tr"
   if command -v systemctl >/dev/null 2>&1; then
     u="pulumi-sriov-pf-$fp.service"
     # Enabled means the install link exists (systemd's own UnitFileState can
     # be stale after a write without a reload); one systemctl for the rest.
     en=; [ -f "$R$unit" ] && en=disabled; [ -L "$E/systemd/system/multi-user.target.wants/$u" ] && en=enabled
-    out unit "$en" "$(systemctl show -p ActiveState --value -- "$u" 2>/dev/null)"
+    printf 'unit\t%s\t' "$en"; systemctl show -p ActiveState --value -- "$u" 2>/dev/null || echo
   fi
   for e in "$E/systemd/system/pulumi-sriov-vf-$fp-"*.service; do
     [ -e "$e" ] || [ -L "$e" ] || continue

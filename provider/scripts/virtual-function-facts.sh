@@ -76,6 +76,7 @@ ip -j -d link show; rc=$?
 echo; echo "@@ip-exit=$rc"
 if [ -n "$unit" ] && [ -e "$R/etc/systemd/system/$unit" ]; then
   echo "@@unit"
-  cat -- "$R/etc/systemd/system/$unit"
+  # read, not cat: one process less (a missing last newline reads as there)
+  while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done <"$R/etc/systemd/system/$unit"
 fi
 exit 0
