@@ -185,36 +185,47 @@ export class RemoteHost {
    * Serialises changes to this host: across concurrent calls in this process
    * (a queue) and across processes (flock on the host, held by a command that
    * stays open until `fn` settles; a dropped connection releases it).
+   * `first`, a read, runs on the host as soon as the lock is held, in the same
+   * round trip that takes it; `fn` gets its result (whatever its exit code).
    */
-  async withLock<T>(fn: () => Promise<T>, timeoutSeconds = 600): Promise<T> {
-    if (this.holder.getStore()) return fn(); // this call chain already holds it
+  async withLock<T>(fn: (first: CommandResult | undefined) => Promise<T>, opts: { first?: Argv; timeoutSeconds?: number } = {}): Promise<T> {
+    // This call chain already holds it.
+    if (this.holder.getStore()) return fn(opts.first ? await this.run(opts.first, { allowFail: true }) : undefined);
     const prev = this.localLock;
     let release!: () => void;
     this.localLock = new Promise<void>((r) => (release = r));
     await prev;
     try {
+      const mark = `@@${randomBytes(12).toString("hex")}`;
+      // The read runs with its own stdin closed: the lock's stdin is what holds it.
+      const body = 'echo locked; if [ $# -gt 1 ]; then m=$1; shift; "$@" </dev/null; r=$?; printf \'\\n%s %s\\n\' "$m" "$r"; printf \'\\n%s\\n\' "$m" >&2; fi; exec cat >/dev/null';
       const cmd = commandLine([
         "flock",
         "-w",
-        String(timeoutSeconds),
+        String(opts.timeoutSeconds ?? 600),
         LOCK_FILE,
         "sh",
         "-c",
-        "echo locked; exec cat >/dev/null",
+        body,
+        "sh",
+        ...(opts.first ? [mark, ...opts.first] : []),
       ]);
       trace(this.name, cmd);
       // exec: the lock holds two processes on the host (flock and the cat it waits on), no shell.
       const ch = await this.transport.open(this.wrap(`[ -d /run/lock ] || mkdir -p /run/lock; exec ${cmd}`));
-      let line: string;
+      let first: CommandResult | undefined;
       try {
-        line = await ch.firstLine;
+        const line = await ch.firstLine;
+        if (line.trim() !== "locked") throw new HostError(this.name, `unexpected reply taking the host lock: ${line}`);
+        if (opts.first) first = await ch.upTo(mark);
       } catch (e) {
+        await ch.close().catch(() => undefined);
+        if (e instanceof HostError) throw e;
         const r = (e as { result?: ExecResult }).result;
         throw new HostCommandError(this.name, cmd, r?.code ?? null, "", r?.stderr.toString() ?? "", "cannot take the host lock");
       }
-      if (line.trim() !== "locked") throw new HostError(this.name, `unexpected reply taking the host lock: ${line}`);
       try {
-        return await this.holder.run(true, fn);
+        return await this.holder.run(true, () => fn(first));
       } finally {
         await ch.close().catch(() => undefined);
       }

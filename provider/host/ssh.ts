@@ -7,7 +7,7 @@ import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { Connection, connectionKey, describeHost } from "../connection";
 import { HostConnectError, HostKeyError, registerSecret } from "./errors";
 import { fingerprint, verifyHostKey } from "./hostkeys";
-import { ExecResult, OpenChannel, Transport, TransportStats } from "./transport";
+import { ExecResult, framed, OpenChannel, Transport, TransportStats } from "./transport";
 
 /**
  * Channels open at once per connection. OpenSSH's default MaxSessions is 10;
@@ -188,14 +188,14 @@ class SshTransport implements Transport {
    * a fast command's exit status can arrive in the same packet batch as the
    * channel confirmation, before any later listener would be attached.
    */
-  private async channel(command: string, onStdout?: (d: Buffer) => void): Promise<{ stream: ClientChannel; done: Promise<ExecResult> }> {
+  private async channel(command: string, onData?: (d: Buffer, stderr: boolean) => void): Promise<{ stream: ClientChannel; done: Promise<ExecResult> }> {
     const release = await this.sessions.acquire();
     try {
       for (let attempt = 1; ; attempt++) {
         const client = await this.connect();
         try {
           const opened = await new Promise<{ stream: ClientChannel; done: Promise<ExecResult> }>((resolve, reject) =>
-            client.exec(command, (err, s) => (err ? reject(err) : resolve({ stream: s, done: this.collect(s, release, onStdout) }))),
+            client.exec(command, (err, s) => (err ? reject(err) : resolve({ stream: s, done: this.collect(s, release, onData) }))),
           );
           count(this.key, "commands");
           count(this.key, "bytesSent", Buffer.byteLength(command));
@@ -214,7 +214,7 @@ class SshTransport implements Transport {
     }
   }
 
-  private collect(stream: ClientChannel, release: () => void, onStdout?: (d: Buffer) => void): Promise<ExecResult> {
+  private collect(stream: ClientChannel, release: () => void, onData?: (d: Buffer, stderr: boolean) => void): Promise<ExecResult> {
     return new Promise((resolve) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -222,9 +222,12 @@ class SshTransport implements Transport {
       let signal: string | undefined;
       stream.on("data", (d: Buffer) => {
         out.push(d);
-        onStdout?.(d);
+        onData?.(d, false);
       });
-      stream.stderr.on("data", (d: Buffer) => err.push(d));
+      stream.stderr.on("data", (d: Buffer) => {
+        err.push(d);
+        onData?.(d, true);
+      });
       stream.on("exit", (c: number | null, s?: string) => {
         code = typeof c === "number" ? c : null;
         signal = s ?? undefined;
@@ -247,23 +250,38 @@ class SshTransport implements Transport {
   }
 
   async open(command: string): Promise<OpenChannel> {
-    let buf = "";
-    let gotLine!: (line: string) => void;
-    const line = new Promise<string>((r) => (gotLine = r));
-    const { stream, done: closed } = await this.channel(command, (d) => {
-      buf += d.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) gotLine(buf.slice(0, nl));
+    let out = Buffer.alloc(0);
+    let err = Buffer.alloc(0);
+    // Each waiter looks at the output so far whenever more arrives.
+    const waiters = new Set<() => void>();
+    const { stream, done: closed } = await this.channel(command, (d, isErr) => {
+      if (isErr) err = Buffer.concat([err, d]);
+      else out = Buffer.concat([out, d]);
+      for (const w of [...waiters]) w();
     });
-    const firstLine = Promise.race([
-      line,
-      closed.then((r) => {
-        throw Object.assign(new Error("command ended before printing a line"), { result: r });
-      }),
-    ]);
+    const when = <T>(pick: () => T | undefined): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const look = () => {
+          const v = pick();
+          if (v === undefined) return;
+          waiters.delete(look);
+          resolve(v);
+        };
+        waiters.add(look);
+        look();
+        closed.then((r) => {
+          if (!waiters.delete(look)) return;
+          reject(Object.assign(new Error("command ended before printing what was waited for"), { result: r }));
+        });
+      });
+    const firstLine = when(() => {
+      const nl = out.indexOf(0x0a);
+      return nl < 0 ? undefined : out.subarray(0, nl).toString();
+    });
     firstLine.catch(() => undefined);
     return {
       firstLine,
+      upTo: (mark) => when(() => framed(out, err, mark)),
       closed,
       close: async () => {
         stream.end();

@@ -203,6 +203,32 @@ describe("SSH host layer (real sshd on loopback)", function () {
     expect(fs.readFileSync(counter, "utf8")).to.equal("12");
   });
 
+  it("runs the read it is given as soon as the lock is held, in the round trip that takes it: no lost update, through sudo too", async () => {
+    const counter = path.join(sshd.dir, "counter-first");
+    fs.writeFileSync(counter, "0");
+    fs.chmodSync(counter, 0o666);
+    const a = hostFor(conn(sshd));
+    const b = hostFor(admin(sshd));
+    const read = ["sh", "-c", 'cat -- "$1"; echo "read $1" >&2; exit 5', "sh", counter];
+    const bump = (h: typeof a) =>
+      h.withLock(
+        async (first) => {
+          expect(first).to.deep.include({ code: 5, stderr: `read ${counter}\n` });
+          await new Promise((r) => setTimeout(r, 20));
+          await h.writeFile(counter, String(Number(first!.stdout) + 1));
+        },
+        { first: read },
+      );
+    await Promise.all([...Array.from({ length: 6 }, () => bump(a)), ...Array.from({ length: 6 }, () => bump(b))]);
+    expect(fs.readFileSync(counter, "utf8")).to.equal("12");
+    // Nested in a held lock, the read runs as a plain command.
+    await a.withLock(() => a.withLock(async (first) => expect(first!.stdout).to.equal("12"), { first: read }));
+    // The lock and its read are one command.
+    resetSshStats();
+    await a.withLock(async (first) => expect(first!.stdout).to.equal("12"), { first: read });
+    expect(sshStats().total.commands).to.equal(1);
+  });
+
   it("runs as a non-root user through sudo -n", async () => {
     const host = hostFor(admin(sshd));
     const r = await host.run(["id", "-u"]);

@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { RemoteHost } from "../../provider/host";
 import type { ExecResult, OpenChannel, Transport } from "../../provider/host/transport";
+import { framed } from "../../provider/host/transport";
 import { collect } from "../support/localShell";
 import type { Ctx } from "../../provider/resource";
 import { networkUsers } from "../../provider/libvirt/users";
@@ -73,15 +74,24 @@ class FakeHost {
         // The host lock: a command that stays open until closed.
         const c = run(command.replace("/run/lock/pulumi-sriov.lock", path.join(this.dir, "lock")).replace("mkdir -p /run/lock", "true"));
         const closed = new Promise<ExecResult>((resolve) => c.on("close", (code) => resolve({ code, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) })));
-        const firstLine = new Promise<string>((resolve) => {
-          let buf = "";
-          c.stdout.on("data", (b) => {
-            buf += b.toString();
-            if (buf.includes("\n")) resolve(buf.split("\n")[0]);
+        let out = Buffer.alloc(0);
+        let err = Buffer.alloc(0);
+        const arrived: (() => void)[] = [];
+        c.stdout.on("data", (b: Buffer) => ((out = Buffer.concat([out, b])), arrived.forEach((f) => f())));
+        c.stderr.on("data", (b: Buffer) => ((err = Buffer.concat([err, b])), arrived.forEach((f) => f())));
+        const when = <T>(pick: () => T | undefined) =>
+          new Promise<T>((resolve) => {
+            const look = () => {
+              const v = pick();
+              if (v !== undefined) resolve(v);
+            };
+            arrived.push(look);
+            look();
           });
-        });
+        const firstLine = when(() => (out.includes("\n") ? out.toString().split("\n")[0] : undefined));
         return {
           firstLine,
+          upTo: (mark: string) => when(() => framed(out, err, mark)),
           closed,
           close: async () => {
             c.stdin.end();

@@ -4,6 +4,7 @@
 // pure modules next to it.
 import { Connection } from "../../connection";
 import {
+  Argv,
   closeConnection,
   Command,
   commandLine,
@@ -46,7 +47,12 @@ function log(host: RemoteHost, message: string): void {
 
 /** Reads everything the resource needs in one round trip (without the health probes when only planning). */
 export async function readFacts(host: RemoteHost, opts: { health?: boolean } = {}): Promise<Facts> {
-  const r = await host.run(factsArgv(opts), { what: "read the boot configuration" });
+  return factsFrom(host, factsArgv(opts), await host.run(factsArgv(opts), { allowFail: true }));
+}
+
+/** The facts in the answer of `argv` (a factsArgv), as readFacts fails on it. */
+function factsFrom(host: RemoteHost, argv: Argv, r: CommandResult): Facts {
+  if (r.code !== 0) throw new HostCommandError(host.name, commandLine(argv), r.code, r.stdout, r.stderr, "read the boot configuration");
   const byName = parseProbeOutput(r.stdout, r.stderr);
   for (const name of ["cmdline", "files", "bootId"]) {
     const p = byName[name];
@@ -233,8 +239,9 @@ function outputsOf(f: Facts, det: Detection, args: string[], configPath: string,
 /** Brings the host to the inputs, starting from what `prior` records we changed before. */
 async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: string[], creating = false): Promise<Outputs> {
   const { host } = ctx;
-  return host.withLock(async () => {
-    let f = await readFacts(host);
+  // The host is read in the round trip that takes the host lock.
+  return host.withLock(async (first) => {
+    let f = factsFrom(host, factsArgv(), first!);
     const det = detect(f, inputs.bootloader, host.name);
     const wanted = wantedArgs(host, inputs, f);
     // A create run again starts from its own record of what it found (RECORD_DIR).
@@ -254,7 +261,7 @@ async function converge(ctx: Ctx, inputs: Inputs, prior: Restore, previousArgs: 
         );
     }
     return outputsOf(f, det, wanted, p.configPath, p.restore);
-  });
+  }, { first: factsArgv() });
 }
 
 /** Inputs as the host now has them: what of ours no longer takes effect is dropped. */
@@ -310,8 +317,8 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
 
   async delete(ctx, applied, outs) {
     const { host } = ctx;
-    await host.withLock(async () => {
-      const f = await readFacts(host);
+    await host.withLock(async (first) => {
+      const f = factsFrom(host, factsArgv(), first!);
       const det = detect(f, (outs.bootloader as Bootloader | undefined) ?? applied.bootloader, host.name);
       const previous = outs.args ?? [];
       const p = plan(f, det, [], restoreFrom(outs.restore), previous);
@@ -325,7 +332,7 @@ export const spec: ResourceSpec<Inputs, Outputs> = {
       const still = activeOf(after.cmdline, gone);
       if (still.length)
         throw new HostError(host.name, `rebooted, but the kernel still runs with ${still.join(" ")}: /proc/cmdline is "${after.cmdline}"`);
-    });
+    }, { first: factsArgv() });
   },
 };
 

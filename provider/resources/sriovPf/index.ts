@@ -49,9 +49,17 @@ export function outputsOf(facts: Facts, persist: SriovPfInputs["persist"], found
   };
 }
 
-async function locate(ctx: Ctx, inputs: SriovPfInputs): Promise<Facts> {
+/** The read that finds the PF the inputs select. */
+function locateArgv(inputs: SriovPfInputs): string[] {
   const sel = selectorOf(inputs);
-  const facts = await readFacts(ctx.host, sel.kind, sel.value);
+  return readArgv(sel.kind, sel.value);
+}
+
+/** The PF the inputs select, from `answer` (the host lock's read of locateArgv) or read now. */
+async function locate(ctx: Ctx, inputs: SriovPfInputs, answer?: CommandResult): Promise<Facts> {
+  const sel = selectorOf(inputs);
+  const argv = locateArgv(inputs);
+  const facts = factsFrom(ctx.host, argv, answer ?? (await ctx.host.run(argv, { allowFail: true })));
   const problem = selectorProblem(facts, sel.kind, sel.value, ctx.host.name);
   if (problem) throw new InputError([problem]);
   return facts;
@@ -117,10 +125,16 @@ async function converge(
   return outputsOf(after, inputs.persist, found, warnings);
 }
 
+/** The read restore starts from: the PF at its PCI address, its modprobe file found by its driver even when it is gone. */
+function restoreArgv(outs: SriovPfOutputs): string[] {
+  return readArgv("pciAddress", outs.pciAddress, { driverHint: outs.driver });
+}
+
 /** Puts the PF back as it was found and removes this resource's persistence. */
-async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs): Promise<void> {
+async function restore(ctx: Ctx, applied: SriovPfInputs, outs: SriovPfOutputs, answer?: CommandResult): Promise<void> {
   const host = ctx.host;
-  const facts = await readFacts(host, "pciAddress", outs.pciAddress, outs.driver);
+  const argv = restoreArgv(outs);
+  const facts = factsFrom(host, argv, answer ?? (await host.run(argv, { allowFail: true })));
   const found = outs.found ?? { numVfs: 0, autoprobe: true, mtu: 0 };
   const desired: Desired = { numVfs: found.numVfs, autoprobe: found.autoprobe, persist: "none" };
   const restoreMtu = applied.mtu !== undefined ? found.mtu : undefined;
@@ -193,7 +207,8 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
   },
 
   async create(ctx, inputs) {
-    return ctx.host.withLock(async () => converge(ctx, inputs, await locate(ctx, inputs), {}));
+    // The PF is read in the round trip that takes the host lock.
+    return ctx.host.withLock(async (first) => converge(ctx, inputs, await locate(ctx, inputs, first), {}), { first: locateArgv(inputs) });
   },
 
   async read(ctx, applied, outs) {
@@ -204,8 +219,8 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
   },
 
   async update(ctx, olds, news, outs) {
-    return ctx.host.withLock(async () => {
-      const facts = await locate(ctx, news);
+    return ctx.host.withLock(async (first) => {
+      const facts = await locate(ctx, news, first);
       if (facts.pf!.pciAddress !== outs.pciAddress) {
         // The new selector names another device: undo the old one, set up the new.
         await restore(ctx, olds, outs);
@@ -214,7 +229,7 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
       // An MTU no longer managed goes back to the one found.
       const restoreMtu = olds.mtu !== undefined && news.mtu === undefined ? outs.found?.mtu : undefined;
       return converge(ctx, news, facts, { found: outs.found, recreate: olds.autoprobe !== news.autoprobe, restoreMtu });
-    });
+    }, { first: locateArgv(news) });
   },
 
   async plan(ctx, inputs, applied) {
@@ -231,6 +246,6 @@ export const spec: ResourceSpec<SriovPfInputs, SriovPfOutputs> = {
   },
 
   async delete(ctx, applied, outs) {
-    await ctx.host.withLock(() => restore(ctx, applied, outs));
+    await ctx.host.withLock((first) => restore(ctx, applied, outs, first), { first: restoreArgv(outs) });
   },
 };

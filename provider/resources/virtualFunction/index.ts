@@ -54,8 +54,9 @@ function refuseIfCannot(host: RemoteHost, facts: HostFacts, index: number, pf: s
 /** Brings the VF to the inputs; runs no writes when it is there already. */
 async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPci: string }): Promise<VfOutputs> {
   const host = ctx.host;
-  return host.withLock(async () => {
-    const facts = await readFacts(host, inputs.pf, "", inputs.index);
+  // The VF is read in the round trip that takes the host lock.
+  return host.withLock(async (first) => {
+    const facts = factsFrom(host, inputs.pf, inputs.index, first!);
     const { desired, problems } = resolve(inputs, facts);
     // The name now leads to another device (NICs swapped, names reassigned):
     // changing it would leave the VF configured before as it is.
@@ -80,7 +81,7 @@ async function converge(ctx: Ctx, inputs: VfInputs, before?: { own: string; pfPc
         new HostError(host.name, `${vfName(after, inputs.index)} does not hold what was applied`),
       );
     return outputsOf(after, inputs.index, desired.persist);
-  });
+  }, { first: factsCommand(inputs.pf, "", inputs.index) });
 }
 
 /** Preview's lines for a plan: what it refuses, or the operations it would run. */
@@ -119,11 +120,11 @@ export const spec: ResourceSpec<VfInputs, VfOutputs> = {
 
   async delete(ctx, applied, outs) {
     const host = ctx.host;
-    await host.withLock(async () => {
-      const facts = await readFacts(host, applied.pf, outs.pfPciAddress, applied.index);
+    await host.withLock(async (first) => {
+      const facts = factsFrom(host, applied.pf, applied.index, first!);
       const p = plan(facts, applied.index, RESET_STATE, { pfName: applied.pf, removing: true, ownMac: ownMac(applied, outs) });
       refuseIfCannot(host, facts, applied.index, applied.pf, p);
       await execute(host, executable(facts, p.ops), log(host, applied));
-    });
+    }, { first: factsCommand(applied.pf, outs.pfPciAddress, applied.index) });
   },
 };
