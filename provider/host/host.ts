@@ -127,20 +127,9 @@ export class RemoteHost {
    */
   async batch(cmds: readonly Argv[], opts: { stopOnError?: boolean } = {}): Promise<CommandResult[]> {
     if (cmds.length === 0) return [];
-    // Each command's output goes straight to the channel, followed on stdout
-    // and stderr by a line with a boundary no output can contain: no temp
-    // files and no helper processes, only the commands themselves.
     const mark = `@@${randomBytes(12).toString("hex")}`;
-    const lines: string[] = ["failed="];
-    cmds.forEach((argv, i) => {
-      const run = `(${commandLine(argv)}) </dev/null; r=$?`;
-      const tail = `printf '\\n%s %s %s\\n' ${mark} ${i} "$r"; printf '\\n%s %s\\n' ${mark} ${i} >&2`;
-      if (opts.stopOnError) lines.push(`if [ -z "$failed" ]; then ${run}; [ "$r" = 0 ] || failed=1; else r=-; fi; ${tail}`);
-      else lines.push(`${run}; ${tail}`);
-    });
-    const script = lines.join("\n");
     const shown = cmds.map((c) => commandLine(c)).join("; ");
-    const r = await this.exec(script, shown);
+    const r = await this.exec(batchScript(cmds, mark, opts.stopOnError), shown);
     if (r.code !== 0) throw new HostCommandError(this.name, shown, r.code, r.stdout.toString(), r.stderr.toString(), "batch");
     return parseBatch(r.stdout, r.stderr, mark, cmds.length, this.name);
   }
@@ -233,6 +222,38 @@ export class RemoteHost {
       release();
     }
   }
+}
+
+/**
+ * The shell script of a batch: each command's output goes straight to the
+ * channel, followed on stdout and stderr by a line with a boundary no output
+ * can contain: no temp files and no helper processes, only the commands.
+ */
+function batchScript(cmds: readonly Argv[], mark: string, stopOnError = false): string {
+  const lines: string[] = ["failed="];
+  cmds.forEach((argv, i) => {
+    const run = `(${commandLine(argv)}) </dev/null; r=$?`;
+    const tail = `printf '\\n%s %s %s\\n' ${mark} ${i} "$r"; printf '\\n%s %s\\n' ${mark} ${i} >&2`;
+    if (stopOnError) lines.push(`if [ -z "$failed" ]; then ${run}; [ "$r" = 0 ] || failed=1; else r=-; fi; ${tail}`);
+    else lines.push(`${run}; ${tail}`);
+  });
+  return lines.join("\n");
+}
+
+/**
+ * Reads as one command, to go where one command goes (withLock's `first`,
+ * execute's `readBack`), and how to split its result into one per read.
+ */
+export function batchArgv(cmds: readonly Argv[]): { argv: string[]; split(r: CommandResult, host: string): CommandResult[] } {
+  const mark = `@@${randomBytes(12).toString("hex")}`;
+  return {
+    argv: ["sh", "-c", batchScript(cmds, mark)],
+    split(r, host) {
+      const shown = cmds.map((c) => commandLine(c)).join("; ");
+      if (r.code !== 0) throw new HostCommandError(host, shown, r.code, r.stdout, r.stderr, "batch");
+      return parseBatch(Buffer.from(r.stdout), Buffer.from(r.stderr), mark, cmds.length, host);
+    },
+  };
 }
 
 /**

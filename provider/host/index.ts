@@ -13,7 +13,7 @@ export function hostFor(connection: Connection): RemoteHost {
   return h;
 }
 
-export { RemoteHost, BACKUP_DIR, LOCK_FILE, RECORD_DIR } from "./host";
+export { RemoteHost, BACKUP_DIR, LOCK_FILE, RECORD_DIR, batchArgv } from "./host";
 export type { Argv, CommandResult } from "./host";
 export { closeAllConnections, closeConnection, sshStats, resetSshStats } from "./ssh";
 export * from "./errors";

@@ -4,14 +4,16 @@
 // it; delete refuses while guests hold VFs from it unless force.
 import type { Ctx, ResourceSpec } from "../../resource";
 import { execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
-import { readFacts } from "./facts";
+import { poolReads, readFacts } from "./facts";
 import { observedInputs, outputsOf, planPool, planPoolRemoval } from "./plan";
 import { PoolInputs, PoolOutputs, inputsSchema } from "./schema";
 import { importIds } from "../../names";
 
 async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Promise<PoolOutputs> {
-  return ctx.host.withLock(async () => {
-    let facts = await readFacts(ctx.host, w);
+  const reads = poolReads(ctx.host, w);
+  // The network is read in the round trip that takes the host lock, and read back with the last operations.
+  return ctx.host.withLock(async (first) => {
+    let facts = await reads.facts(first!);
     let plan = planPool(facts, w, mode);
     // Restarting needs to know who would be cut off: look them up only then.
     if (plan.problems.length && facts.active && (facts.live?.connections ?? 0) > 0 && !facts.users) {
@@ -20,9 +22,9 @@ async function converge(ctx: Ctx, w: PoolInputs, mode: "create" | "update"): Pro
     }
     refuseIfProblems(plan, ctx.host.name);
     if (plan.ops.length === 0) return outputsOf(facts, w.name);
-    await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", w.name, ctx.host.name));
-    return outputsOf(await readFacts(ctx.host, w), w.name);
-  });
+    const after = await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", w.name, ctx.host.name), { readBack: reads.argv });
+    return outputsOf(await reads.facts(after!), w.name);
+  }, { first: reads.argv });
 }
 
 export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
@@ -51,11 +53,12 @@ export const spec: ResourceSpec<PoolInputs, PoolOutputs> = {
   },
 
   async delete(ctx, applied) {
-    await ctx.host.withLock(async () => {
-      const facts = await readFacts(ctx.host, applied, { users: true });
+    const reads = poolReads(ctx.host, applied);
+    await ctx.host.withLock(async (first) => {
+      const facts = await reads.facts(first!, { users: true });
       const plan = planPoolRemoval(facts, applied);
       refuseIfProblems(plan, ctx.host.name);
       await execute(ctx.host, plan.ops, loggerFor("vfPoolNetwork", applied.name, ctx.host.name));
-    });
+    }, { first: reads.argv });
   },
 };
