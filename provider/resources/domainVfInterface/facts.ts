@@ -3,18 +3,31 @@
 // state and persistence, the running and the persistent XML, and for a pool
 // interface the pool's VFs (a running guest shows only the VF it got).
 import { commandLine, HostCommandError, RemoteHost } from "../../host";
+import type { CommandResult } from "../../host";
 import { parseDomain } from "../../libvirt/domain";
 import { parseNetwork } from "../../libvirt/network";
 import { infoFlag, isNotFound, isVirshMissing, parseInfo, virsh, virshCommands } from "../../libvirt/virsh";
 import { DomainFacts } from "./plan";
 
 export async function readFacts(host: RemoteHost, uri: string, domain: string, network?: string): Promise<DomainFacts> {
+  const reads = domainReads(host, uri, domain, network);
+  return reads.facts(await host.run(reads.argv, { allowFail: true }));
+}
+
+/**
+ * The domain's reads as one command (one virsh process), for the host lock's
+ * first read or execute's read back; `facts` parses its result.
+ */
+export function domainReads(host: RemoteHost, uri: string, domain: string, network?: string): { argv: string[]; facts(r: CommandResult): DomainFacts } {
   const reads = [["dominfo", domain], ["dumpxml", domain], ["dumpxml", "--inactive", domain]];
   if (network !== undefined) reads.push(["net-dumpxml", network]);
   const all = virshCommands(uri, reads);
+  return { argv: all.argv, facts: (r) => factsOf(host, uri, domain, reads, all.split(r)) };
+}
+
+function factsOf(host: RemoteHost, uri: string, domain: string, reads: string[][], [ri, rl, rc, rn]: CommandResult[]): DomainFacts {
   // Each read's own command line is what an error quotes.
   const [info, live, config] = reads.map((c) => virsh(uri, ...c));
-  const [ri, rl, rc, rn] = all.split(await host.run(all.argv, { allowFail: true }));
   if (ri.code !== 0) {
     if (isNotFound(ri)) return { exists: false, running: false, persistent: false };
     const what = isVirshMissing(ri) ? "virsh is not installed on this host (install libvirt-clients / libvirt-daemon-system)" : `read domain ${domain}`;

@@ -5,10 +5,10 @@
 // detached on delete.
 import { randomBytes } from "crypto";
 import { HostError, PartialApplyError } from "../../host";
-import type { RemoteHost } from "../../host";
+import type { CommandResult, RemoteHost } from "../../host";
 import type { Ctx, ResourceSpec } from "../../resource";
 import { describe, execute, loggerFor, previewOf, refuseIfProblems } from "../../host";
-import { readFacts } from "./facts";
+import { domainReads, readFacts } from "./facts";
 import { describeSource, DomainFacts, findByMac, observedInputs, outputsOf, planInterface, planInterfaceRemoval } from "./plan";
 import { IfaceInputs, IfaceOutputs, inputsSchema } from "./schema";
 import { importIds } from "../../names";
@@ -45,8 +45,10 @@ async function awaitRemoval(host: RemoteHost, w: Pick<IfaceInputs, "domain" | "l
 }
 
 async function converge(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, mode: "create" | "update"): Promise<IfaceOutputs> {
-  return ctx.host.withLock(async () => {
-    const facts = await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network);
+  const reads = domainReads(ctx.host, w.libvirtUri, w.domain, w.source.network);
+  // The domain is read in the round trip that takes the host lock, and read back with the last operations.
+  return ctx.host.withLock(async (first) => {
+    const facts = reads.facts(first!);
     const mac = w.mac ?? knownMac ?? newMac(facts);
     const plan = planInterface(facts, w, mac, mode);
     refuseIfProblems(plan, ctx.host.name);
@@ -54,15 +56,16 @@ async function converge(ctx: Ctx, w: IfaceInputs, knownMac: string | undefined, 
     // A live detach must finish in the guest before the same MAC is attached again.
     const log = loggerFor("domainVfInterface", w.domain, ctx.host.name);
     await execute(ctx.host, plan.detach, log);
+    let after: CommandResult | undefined;
     try {
       if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, w, mac, facts);
-      await execute(ctx.host, plan.attach, log);
+      after = await execute(ctx.host, plan.attach, log, { readBack: reads.argv });
     } catch (e) {
       if (plan.detach.length === 0) throw e;
       throw new PartialApplyError(ctx.host.name, describe(plan.detach), describe(plan.attach), e as Error);
     }
-    return outputsOf(await readFacts(ctx.host, w.libvirtUri, w.domain, w.source.network), w, mac);
-  });
+    return outputsOf(reads.facts(after!), w, mac);
+  }, { first: reads.argv });
 }
 
 export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
@@ -95,12 +98,13 @@ export const spec: ResourceSpec<IfaceInputs, IfaceOutputs> = {
   },
 
   async delete(ctx, applied, outs) {
-    await ctx.host.withLock(async () => {
-      const facts = await readFacts(ctx.host, applied.libvirtUri, applied.domain);
+    const reads = domainReads(ctx.host, applied.libvirtUri, applied.domain);
+    await ctx.host.withLock(async (first) => {
+      const facts = reads.facts(first!);
       if (!facts.exists) return;
       const plan = planInterfaceRemoval(facts, applied, outs.mac);
       await execute(ctx.host, plan.detach, loggerFor("domainVfInterface", applied.domain, ctx.host.name));
       if (plan.awaitLiveRemoval) await awaitRemoval(ctx.host, applied, outs.mac, facts);
-    });
+    }, { first: reads.argv });
   },
 };
