@@ -77,14 +77,14 @@ export function installFaults(): void {
     };
   }
   const origLock = proto.withLock;
-  proto.withLock = function (this: RemoteHost, fn: () => Promise<unknown>, timeout?: number) {
+  proto.withLock = function (this: RemoteHost, fn: (first: any) => Promise<unknown>, opts?: any) {
     const f = armed;
     // A nested call runs inside the lock already held: not a boundary.
-    if (!f || (this as any).holder?.getStore()) return origLock.call(this, fn, timeout);
+    if (!f || (this as any).holder?.getStore()) return origLock.call(this, fn, opts);
     if (f.down) return Promise.reject(lost(this, "before taking the host lock"));
     return origLock.call(
       this,
-      async () => {
+      async (first: any) => {
         const n = ++f.calls;
         f.trace.push(`${n} host lock taken`);
         if (n === f.at) {
@@ -94,9 +94,9 @@ export function installFaults(): void {
           throw lost(this, "after taking the host lock");
         }
         if (f.down) throw lost(this, "inside the host lock");
-        return fn();
+        return fn(first);
       },
-      timeout,
+      opts,
     );
   };
 }
